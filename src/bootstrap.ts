@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import { loadConfig, type VaultConfig } from './config/config.js';
+import { loadRootKey } from './config/root-key-source.js';
+import type { VaultRuntime } from './config/runtime.js';
+import { VaultDatabase } from './database/database.js';
+import { createRootLogger } from './common/logger.js';
+
+/**
+ * Builds the runtime shared by the server and the CLI: validated config, root key, open and
+ * migrated database. Throws ConfigError (naming the variable) on bad configuration.
+ */
+export async function openRuntime(options: { config?: VaultConfig; log?: Logger; migrate?: boolean } = {}): Promise<VaultRuntime> {
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? createRootLogger(config.logLevel);
+  const rootKey = loadRootKey(config);
+  if (rootKey.createdDevelopmentKey) {
+    log.warn(
+      `!!! DEVELOPMENT ROOT KEY CREATED in ${config.dataDir}/root.key: every customer record depends on it. ` +
+        'Never use it in production: set VAULT_ROOT_KEY or VAULT_ROOT_KEY_FILE (see README, Configuration). !!!',
+    );
+  } else if (rootKey.source === 'development-file') {
+    log.warn(`using the development root key in ${config.dataDir}/root.key: not for production`);
+  }
+  const database = await VaultDatabase.open(config, (message) => log.info({ component: 'database' }, message), { migrate: options.migrate });
+  return { config, database, rootKey, log };
+}

@@ -1,0 +1,74 @@
+import { HttpException } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { ERROR_STATUS, INTERNAL_CODES, STATUS_ERROR } from './error-status.js';
+import { VaultError, type ErrorCode, type ErrorDetail } from './vault-error.js';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; requestId: string; details?: ErrorDetail[] };
+}
+
+interface Shaped {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[];
+  headers?: Record<string, string>;
+}
+
+/** Errors of body-parser (express.json) carry `type` and `status`. */
+interface BodyParserError {
+  type: string;
+  status: number;
+}
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  return typeof error === 'object' && error !== null && typeof (error as BodyParserError).type === 'string' && typeof (error as BodyParserError).status === 'number';
+}
+
+/** Turns any thrown value into the DESIGN error shape. Never copies an unknown error's message out. */
+export function shapeError(error: unknown): Shaped {
+  if (error instanceof VaultError) {
+    const status = ERROR_STATUS[error.code];
+    if (INTERNAL_CODES.has(error.code)) return { status: 500, code: 'internal', message: 'internal error' };
+    return { status, code: error.code, message: error.message, details: error.details, headers: error.headers };
+  }
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const known = STATUS_ERROR[status];
+    if (known) return { status, ...known };
+    return status >= 500 ? { status: 500, code: 'internal', message: 'internal error' } : { status, code: 'invalid_input', message: 'the request is invalid' };
+  }
+  if (isBodyParserError(error)) {
+    if (error.type === 'entity.too.large') return { status: 413, ...STATUS_ERROR[413] };
+    if (error.type === 'entity.parse.failed') return { status: 400, code: 'invalid_input', message: 'request body is not valid JSON' };
+    if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') return { status: 415, code: 'unsupported_media_type', message: 'request body must be UTF-8 JSON' };
+    if (error.status >= 400 && error.status < 500) return { status: 400, code: 'invalid_input', message: 'request body could not be read' };
+  }
+  return { status: 500, code: 'internal', message: 'internal error' };
+}
+
+/**
+ * What may be logged of an unexpected error: its class, driver code and stack frames. The message is
+ * left out on purpose: driver messages can quote input ("invalid input syntax for type uuid: ...").
+ */
+export function describeUnexpected(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error };
+  const frames = (error.stack ?? '').split('\n').slice(1, 12).map((line) => line.trim());
+  return { type: error.name, code: (error as { code?: unknown }).code, frames };
+}
+
+export function sendError(req: Request, res: Response, error: unknown, log?: Logger): void {
+  const shaped = shapeError(error);
+  if (shaped.status >= 500 && log) {
+    log.error({ reqId: req.id, err: describeUnexpected(error), code: shaped.code }, 'request failed');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body: ErrorBody = { error: { code: shaped.code, message: shaped.message, requestId: String(req.id ?? '') } };
+  if (shaped.details && shaped.details.length > 0) body.error.details = shaped.details;
+  for (const [name, value] of Object.entries(shaped.headers ?? {})) res.setHeader(name, value);
+  res.status(shaped.status).json(body);
+}

@@ -1,0 +1,40 @@
+/**
+ * Domain errors carry a stable code; `error-status.ts` is the one map from codes to HTTP statuses,
+ * and the global exception filter shapes every error from it. Messages must never contain a field
+ * value, token, ciphertext or key material: they are returned to clients and logged.
+ */
+export type ErrorCode =
+  | 'invalid_input'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'gone'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'locked'
+  | 'rate_limited'
+  | 'audit_unavailable'
+  | 'service_unavailable'
+  | 'decryption_failed'
+  | 'key_not_found'
+  | 'key_destroyed'
+  | 'internal';
+
+export interface ErrorDetail {
+  field: string;
+  problem: string;
+}
+
+export class VaultError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    /** Response headers that belong to the error, e.g. Retry-After on 429. */
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}

@@ -1,0 +1,39 @@
+import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { VaultError } from '../common/vault-error.js';
+import { MetricsService } from './metrics.service.js';
+import { ReadinessService } from './readiness.service.js';
+
+@ApiTags('health')
+@Controller()
+export class HealthController {
+  constructor(
+    @Inject(ReadinessService) private readonly readiness: ReadinessService,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+  ) {}
+
+  /** Liveness: the process answers. */
+  @Get('healthz')
+  healthz(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: database reachable, migrations applied, keys loaded. 503 otherwise. */
+  @Get('readyz')
+  async readyz(): Promise<{ status: 'ready'; checks: Record<string, string> }> {
+    const { ready, checks } = await this.readiness.evaluate();
+    if (!ready) {
+      const failed = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
+      throw new VaultError('service_unavailable', `not ready: ${failed.length > 0 ? failed.join(', ') : 'checks incomplete'}`);
+    }
+    return { status: 'ready', checks };
+  }
+
+  @Get('metrics')
+  @Header('Cache-Control', 'no-store')
+  async prometheus(@Res() res: Response): Promise<void> {
+    res.setHeader('Content-Type', this.metrics.registry.contentType);
+    res.send(await this.metrics.registry.metrics());
+  }
+}
