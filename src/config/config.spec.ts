@@ -1,0 +1,91 @@
+import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, redactDatabaseUrl } from './config.js';
+import { loadRootKey } from './root-key-source.js';
+
+const key = randomBytes(32).toString('base64');
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({}, '/srv');
+    expect(config).toMatchObject({ nodeEnv: 'development', port: 8080, host: '127.0.0.1', dataDir: '/srv/var', bodyLimitBytes: 65536 });
+    expect(config.databaseUrl).toBeUndefined();
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ VAULT_ROOT_KEY: 'c2hvcnQ=' }, 'VAULT_ROOT_KEY'],
+    [{ VAULT_ROOT_KEY: key, VAULT_ROOT_KEY_FILE: '/k' }, 'VAULT_ROOT_KEY_FILE'],
+    [{ VAULT_BODY_LIMIT: 'huge' }, 'VAULT_BODY_LIMIT'],
+    [{ VAULT_DB_POOL_SIZE: '0' }, 'VAULT_DB_POOL_SIZE'],
+  ])('rejects %j naming %s', (env, variable) => {
+    const problems = problemsOf(env);
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.join('\n')).toContain(variable);
+  });
+
+  it('never echoes a bad root key value', () => {
+    const problems = problemsOf({ VAULT_ROOT_KEY: 'not-a-key-but-secret-ish' });
+    expect(problems.join('\n')).not.toContain('not-a-key-but-secret-ish');
+  });
+
+  it('in production refuses the embedded database and a missing root key, saying what to set', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' }).join('\n');
+    expect(problems).toContain('DATABASE_URL');
+    expect(problems).toContain('VAULT_ROOT_KEY');
+    expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/vault', VAULT_ROOT_KEY: key })).not.toThrow();
+  });
+
+  it('parses sizes', () => {
+    expect(loadConfig({ VAULT_BODY_LIMIT: '1mb' }).bodyLimitBytes).toBe(1024 * 1024);
+    expect(loadConfig({ VAULT_BODY_LIMIT: '2048' }).bodyLimitBytes).toBe(2048);
+  });
+
+  it('redacts the password of a database URL', () => {
+    expect(redactDatabaseUrl('postgres://vault:s3cret@db:5432/vault')).toBe('postgres://vault:***@db:5432/vault');
+  });
+});
+
+describe('loadRootKey', () => {
+  it('creates a development key once (mode 0600) and reuses it', () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-key-'));
+    const config = loadConfig({ VAULT_DATA_DIR: dataDir });
+    const first = loadRootKey(config);
+    expect(first.createdDevelopmentKey).toBe(true);
+    expect(first.key).toHaveLength(32);
+    expect(statSync(path.join(dataDir, 'root.key')).mode & 0o777).toBe(0o600);
+    const second = loadRootKey(config);
+    expect(second.createdDevelopmentKey).toBe(false);
+    expect(second.key.equals(first.key)).toBe(true);
+  });
+
+  it('reads VAULT_ROOT_KEY_FILE as base64 or raw bytes and rejects anything else', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cv-key-'));
+    const raw = randomBytes(32);
+    writeFileSync(path.join(dir, 'raw.key'), raw);
+    writeFileSync(path.join(dir, 'b64.key'), raw.toString('base64') + '\n');
+    writeFileSync(path.join(dir, 'bad.key'), 'definitely-not-a-key');
+    expect(loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'raw.key') })).key.equals(raw)).toBe(true);
+    expect(loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'b64.key') })).key.equals(raw)).toBe(true);
+    expect(() => loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'bad.key') }))).toThrow(/VAULT_ROOT_KEY_FILE/);
+    expect(() => loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'missing.key') }))).toThrow(/ENOENT/);
+    expect(readFileSync(path.join(dir, 'b64.key'), 'utf8')).toContain(raw.toString('base64'));
+  });
+});

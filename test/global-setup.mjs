@@ -1,0 +1,58 @@
+// Runs once per jest run, outside jest's module system: imports the compiled build (`npm test`
+// compiles first, see "pretest"). Plain JS on purpose: jest loads global setup natively.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createDataSource, runMigrations } from '../dist/src/database/data-source.js';
+import { EmbeddedDatabase } from '../dist/src/database/embedded-database.js';
+
+export const TEST_ENV_FILE = path.resolve(process.cwd(), 'var', 'test-env.json');
+
+/**
+ * One PostgreSQL server per run (embedded, or DATABASE_URL when set) and one template database with
+ * every migration applied; each test file clones the template (CREATE DATABASE ... TEMPLATE), tens
+ * of milliseconds instead of migrating again.
+ */
+export default async function globalSetup() {
+  const runId = `${Date.now().toString(36)}_${process.pid}`;
+  let adminUrl = process.env.DATABASE_URL;
+  let embeddedDataDir;
+  if (!adminUrl) {
+    embeddedDataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-test-pg-'));
+    const embedded = new EmbeddedDatabase({ dataDir: embeddedDataDir, port: await freePort() });
+    adminUrl = await embedded.start();
+    globalThis.__CV_EMBEDDED__ = embedded;
+  }
+  const templateDatabase = `cv_template_${runId}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${templateDatabase}`);
+  } finally {
+    await admin.end();
+  }
+  const templateUrl = new URL(adminUrl);
+  templateUrl.pathname = `/${templateDatabase}`;
+  const dataSource = createDataSource({ url: templateUrl.toString(), poolSize: 2 });
+  await dataSource.initialize();
+  try {
+    await runMigrations(dataSource);
+  } finally {
+    await dataSource.destroy();
+  }
+  mkdirSync(path.dirname(TEST_ENV_FILE), { recursive: true });
+  writeFileSync(TEST_ENV_FILE, JSON.stringify({ adminUrl, templateDatabase, runId, embeddedDataDir }), { mode: 0o600 });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
