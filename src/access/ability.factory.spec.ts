@@ -1,0 +1,49 @@
+import { subject } from '@casl/ability';
+import { permittedFieldsOf } from '@casl/ability/extra';
+import { describe, expect, it } from '@jest/globals';
+import { createAbility, ruleFields } from './ability.factory.js';
+import type { Actor, Role } from './vocabulary.js';
+
+const actor = (...roles: Role[]): Actor => ({ id: 'p-1', name: 'tester', kind: 'staff', roles });
+const customer = (marketingConsent: boolean, contactHeld: boolean) => subject('Customer', { marketingConsent, contactHeld });
+
+describe('createAbility (CASL)', () => {
+  it('without a purpose, no customer may be read or searched', () => {
+    for (const role of ['privacy', 'ingest', 'support'] as const) {
+      const ability = createAbility(actor(role));
+      expect(ability.can('read', 'Customer')).toBe(false);
+      expect(ability.can('search', 'Customer')).toBe(false);
+      expect(permittedFieldsOf(ability, 'reveal', 'Customer', { fieldsFrom: ruleFields })).toEqual([]);
+    }
+  });
+
+  it('reveal and revealMasked are per field', () => {
+    const ability = createAbility(actor('billing'), 'payment_confirmation');
+    expect(ability.can('reveal', 'Customer', 'cardNumber')).toBe(true);
+    expect(ability.can('reveal', 'Customer', 'phone')).toBe(false);
+    expect(ability.can('revealMasked', 'Customer', 'phone')).toBe(true);
+    expect(ability.can('revealMasked', 'Customer', 'nationalId')).toBe(false);
+  });
+
+  it('purpose rules apply to a customer instance, not to the type', () => {
+    const ability = createAbility(actor('marketing'), 'marketing');
+    expect(ability.can('read', 'Customer')).toBe(true);
+    expect(ability.can('read', customer(true, false))).toBe(true);
+    expect(ability.can('read', customer(false, false))).toBe(false);
+    expect(ability.can('read', customer(true, true))).toBe(false);
+    expect(ability.relevantRuleFor('read', customer(true, true))?.reason).toBe('contact_hold');
+    expect(ability.relevantRuleFor('read', customer(false, true))?.reason).toBe('consent_required');
+  });
+
+  it('the hold does not bind non-outbound purposes', () => {
+    expect(createAbility(actor('security'), 'fraud_investigation').can('read', customer(false, true))).toBe(true);
+  });
+
+  it('admin: principals and keys only', () => {
+    const ability = createAbility(actor('admin'), 'legal_obligation');
+    expect(ability.can('administer', 'Principal')).toBe(true);
+    expect(ability.can('administer', 'Key')).toBe(true);
+    expect(ability.can('read', 'Customer')).toBe(false);
+    expect(ability.can('read', 'AuditLog')).toBe(false);
+  });
+});

@@ -1,0 +1,221 @@
+import { subject } from '@casl/ability';
+import { permittedFieldsOf } from '@casl/ability/extra';
+import { Injectable } from '@nestjs/common';
+import { VaultError } from '../common/vault-error.js';
+import { createAbility, DENIAL_REASONS, ruleFields, type AppAbility } from './ability.factory.js';
+import { maskField } from './masks.js';
+import { CUSTOMER_FIELDS, isCustomerField, isPurpose, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
+
+/** The fields to return for one read, each exactly once; `-` fields are in neither list. */
+export interface RevealPlan {
+  plaintext: CustomerField[];
+  masked: CustomerField[];
+}
+
+/** What `planReveal` needs to know about the customer (its consents and contact hold only). */
+export interface RevealCustomer {
+  consents: { marketing: boolean; thirdPartySharing: boolean };
+  /** null (or undefined) when no hold is set. */
+  contactHold: unknown;
+}
+
+export type AccessAction =
+  | 'create'
+  | 'correct'
+  | 'erase'
+  | 'consents'
+  | 'contactHold'
+  | 'readCustomerAudit'
+  | 'readAuditLog'
+  | 'managePrincipals'
+  | 'manageKeys';
+
+/** The `data`, `revealed` and `masked` parts of a customer read (DESIGN §4). */
+export interface RevealedData {
+  data: Partial<Record<CustomerField, unknown>>;
+  revealed: CustomerField[];
+  masked: CustomerField[];
+}
+
+export const PURPOSE_HEADER = 'X-Access-Purpose';
+
+function forbidden(message: string, details?: { field: string; problem: string }[]): VaultError {
+  return new VaultError('forbidden', message, details);
+}
+
+/**
+ * The reveal policy of DESIGN §3, as the customer service calls it. All decisions come from the CASL
+ * ability of `createAbility`; this class turns them into plans and errors. Messages name roles,
+ * purposes and field names (all from the fixed vocabulary), never a value or client input.
+ */
+@Injectable()
+export class AccessPolicy {
+  /** The CASL ability of an actor for a purpose, for callers that need more than the methods below. */
+  abilityFor(actor: Actor, purpose?: Purpose): AppAbility {
+    return createAbility(actor, purpose);
+  }
+
+  /**
+   * What to return of one customer, or why not. Order of checks:
+   * 1. role x purpose: no role of the actor has a row for the purpose -> 403 (before anything
+   *    about the customer is considered, so a denied actor learns nothing about it);
+   * 2. purpose rules, whoever asks: `marketing` without the marketing consent -> 403, then an
+   *    outbound purpose (`marketing`, `renewal_notice`) under contact hold -> 423 (a customer
+   *    without consent gets 403 even when also held: waiting for the hold would not help);
+   * 3. fields: `requestedFields` (undefined = every field the policy returns) naming a field the
+   *    policy does not return for this actor and purpose -> 403, with the field names in details.
+   * Several roles: plaintext wins over masked wins over absent. An empty `requestedFields` gives an
+   * empty plan. Fields the customer has no value for are the caller's to leave out (see `applyPlan`).
+   */
+  planReveal(actor: Actor, purpose: Purpose, customer: RevealCustomer, requestedFields?: readonly CustomerField[]): RevealPlan {
+    const ability = createAbility(actor, purpose);
+    this.assertReadable(ability, purpose);
+
+    const facts = subject('Customer', {
+      marketingConsent: customer.consents.marketing === true,
+      contactHeld: customer.contactHold !== null && customer.contactHold !== undefined,
+    });
+    if (!ability.can('read', facts)) {
+      const rule = ability.relevantRuleFor('read', facts);
+      if (rule?.reason === DENIAL_REASONS.contactHold) {
+        throw new VaultError('locked', `the customer is under a contact hold: no reveals for purpose ${purpose}`);
+      }
+      if (rule?.reason === DENIAL_REASONS.consentRequired) {
+        throw forbidden(`the customer has not consented to purpose ${purpose}`);
+      }
+      throw forbidden(`reading customers for purpose ${purpose} is not allowed to this principal`);
+    }
+
+    const plain = new Set(permittedFieldsOf(ability, 'reveal', 'Customer', { fieldsFrom: ruleFields }));
+    const masked = new Set(permittedFieldsOf(ability, 'revealMasked', 'Customer', { fieldsFrom: ruleFields }));
+    const wanted = requestedFields === undefined ? undefined : new Set<CustomerField>(requestedFields);
+    if (wanted) {
+      const refused = CUSTOMER_FIELDS.filter((field) => wanted.has(field) && !plain.has(field) && !masked.has(field));
+      if (refused.length > 0) {
+        throw forbidden(
+          `fields not returned to this principal for purpose ${purpose}: ${refused.join(', ')}`,
+          refused.map((field) => ({ field: 'fields', problem: `${field} is not returned for this purpose` })),
+        );
+      }
+    }
+    const included = (field: CustomerField): boolean => wanted === undefined || wanted.has(field);
+    return {
+      plaintext: CUSTOMER_FIELDS.filter((field) => included(field) && plain.has(field)),
+      masked: CUSTOMER_FIELDS.filter((field) => included(field) && !plain.has(field) && masked.has(field)),
+    };
+  }
+
+  /**
+   * Builds `data`, `revealed` and `masked` of a read from a plan and the customer's decrypted
+   * values: plaintext fields as they are, masked ones through `maskField`; a field without a value
+   * (undefined or null) is absent and listed in neither list.
+   */
+  applyPlan(plan: RevealPlan, values: Partial<Record<CustomerField, unknown>>): RevealedData {
+    const result: RevealedData = { data: {}, revealed: [], masked: [] };
+    for (const field of plan.plaintext) {
+      const value = values[field];
+      if (value === undefined || value === null) continue;
+      result.data[field] = value;
+      result.revealed.push(field);
+    }
+    for (const field of plan.masked) {
+      const value = values[field];
+      if (value === undefined || value === null) continue;
+      result.data[field] = maskField(field, value);
+      result.masked.push(field);
+    }
+    return result;
+  }
+
+  /** Early check before loading a customer: 403 unless a role of the actor has a row for the purpose. */
+  assertCanReadCustomers(actor: Actor, purpose: Purpose): void {
+    this.assertReadable(createAbility(actor, purpose), purpose);
+  }
+
+  /** 403 unless a role of the actor may search for the purpose (table roles, not marketing or admin). */
+  assertCanSearch(actor: Actor, purpose: Purpose): void {
+    if (!createAbility(actor, purpose).can('search', 'Customer')) {
+      throw forbidden(`searching customers for purpose ${purpose} is not allowed to this principal`);
+    }
+  }
+
+  /** Whether the actor may perform a non-read action (`purpose` matters only for support's corrections). */
+  can(actor: Actor, action: AccessAction, purpose?: Purpose): boolean {
+    const ability = createAbility(actor, purpose);
+    switch (action) {
+      case 'readCustomerAudit':
+        return ability.can('readAudit', 'Customer');
+      case 'readAuditLog':
+        return ability.can('read', 'AuditLog');
+      case 'managePrincipals':
+        return ability.can('administer', 'Principal');
+      case 'manageKeys':
+        return ability.can('administer', 'Key');
+      default:
+        return ability.can(action, 'Customer');
+    }
+  }
+
+  /** 403 unless `can(actor, action, purpose)`. Support's corrections need purpose `customer_request`. */
+  assertCan(actor: Actor, action: AccessAction, purpose?: Purpose): void {
+    if (!this.can(actor, action, purpose)) {
+      const hint = action === 'correct' && actor.roles.includes('support') && purpose !== 'customer_request'
+        ? ' (support corrects only with purpose customer_request)'
+        : '';
+      throw forbidden(`action ${action} is not allowed to this principal${hint}`);
+    }
+  }
+
+  /** The purpose of `X-Access-Purpose`: 400 when missing or unknown; the header value is never echoed. */
+  parsePurpose(header: string | readonly string[] | undefined): Purpose {
+    const value = Array.isArray(header) ? header.join(',') : header;
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new VaultError('invalid_input', `the ${PURPOSE_HEADER} header is missing`, [
+        { field: PURPOSE_HEADER, problem: 'missing' },
+      ]);
+    }
+    const purpose = value.trim();
+    if (!isPurpose(purpose)) {
+      throw new VaultError('invalid_input', `the ${PURPOSE_HEADER} header names an unknown purpose`, [
+        { field: PURPOSE_HEADER, problem: 'unknown purpose' },
+      ]);
+    }
+    return purpose;
+  }
+
+  /**
+   * `?fields=a,b`: a comma list of field names (spaces around names and empty items ignored,
+   * duplicates allowed; a repeated parameter is joined). Missing or empty -> undefined (every field
+   * the policy returns). An unknown name -> 400, without echoing it.
+   */
+  parseFields(query: string | readonly string[] | undefined): CustomerField[] | undefined {
+    if (query === undefined) return undefined;
+    const items = (Array.isArray(query) ? query : [query]) as readonly unknown[];
+    if (!items.every((item) => typeof item === 'string')) {
+      throw new VaultError('invalid_input', 'the fields parameter must be a comma-separated list', [
+        { field: 'fields', problem: 'not a list of field names' },
+      ]);
+    }
+    const names = (items as readonly string[])
+      .flatMap((item) => item.split(','))
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+    if (names.length === 0) return undefined;
+    const fields: CustomerField[] = [];
+    for (const name of names) {
+      if (!isCustomerField(name)) {
+        throw new VaultError('invalid_input', 'the fields parameter names an unknown field', [
+          { field: 'fields', problem: 'unknown field' },
+        ]);
+      }
+      if (!fields.includes(name)) fields.push(name);
+    }
+    return fields;
+  }
+
+  private assertReadable(ability: AppAbility, purpose: Purpose): void {
+    if (!ability.can('read', 'Customer')) {
+      throw forbidden(`reading customers for purpose ${purpose} is not allowed to this principal`);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import type { CustomerField, Purpose, Role } from './vocabulary.js';
+
+/** P = plaintext, M = masked, - = not returned (the key is absent from `data`). */
+export type Reveal = 'P' | 'M' | '-';
+
+/** `cardExpiry` is never masked (DESIGN §3): its cell can only be P or -, checked by the compiler. */
+export type RevealCell<F extends CustomerField> = F extends 'cardExpiry' ? 'P' | '-' : Reveal;
+
+/** One row of the table: a cell for every field; a missing cell does not compile. */
+export type RevealRow = { readonly [F in CustomerField]: RevealCell<F> };
+
+/**
+ * Role -> purpose -> row. A purpose absent from a role's entry means that role is denied (403) for
+ * that purpose. Every role needs an entry (admin's is empty), and `ingest` needs a row for every
+ * purpose ("any purpose").
+ */
+export type RevealTable = { readonly [R in Exclude<Role, 'ingest'>]: { readonly [P in Purpose]?: RevealRow } } & {
+  readonly ingest: { readonly [P in Purpose]: RevealRow };
+};
+
+const ALL_PLAIN: RevealRow = {
+  fullName: 'P', email: 'P', phone: 'P', address: 'P', nationalId: 'P', dateOfBirth: 'P',
+  cardNumber: 'P', cardExpiry: 'P', cardholderName: 'P', bankAccount: 'P',
+};
+
+/** The security and ingest rows: everything masked, cardExpiry (never masked) not returned. */
+const ALL_MASKED: RevealRow = {
+  fullName: 'M', email: 'M', phone: 'M', address: 'M', nationalId: 'M', dateOfBirth: 'M',
+  cardNumber: 'M', cardExpiry: '-', cardholderName: 'M', bankAccount: 'M',
+};
+
+/** DESIGN §3 "Reveal policy", transcribed. Change it only together with DESIGN.md. */
+export const REVEAL_TABLE: RevealTable = {
+  admin: {},
+  support: {
+    service_support: {
+      fullName: 'P', email: 'P', phone: 'P', address: 'M', nationalId: 'M', dateOfBirth: 'M',
+      cardNumber: 'M', cardExpiry: '-', cardholderName: 'M', bankAccount: 'M',
+    },
+  },
+  billing: {
+    payment_confirmation: {
+      fullName: 'P', email: 'P', phone: 'M', address: 'M', nationalId: '-', dateOfBirth: '-',
+      cardNumber: 'P', cardExpiry: 'P', cardholderName: 'P', bankAccount: 'P',
+    },
+    renewal_notice: {
+      fullName: 'P', email: 'P', phone: '-', address: '-', nationalId: '-', dateOfBirth: '-',
+      cardNumber: 'M', cardExpiry: '-', cardholderName: '-', bankAccount: '-',
+    },
+  },
+  marketing: {
+    marketing: {
+      fullName: 'P', email: 'P', phone: '-', address: '-', nationalId: '-', dateOfBirth: '-',
+      cardNumber: '-', cardExpiry: '-', cardholderName: '-', bankAccount: '-',
+    },
+  },
+  security: {
+    fraud_investigation: ALL_MASKED,
+  },
+  privacy: {
+    customer_request: ALL_PLAIN,
+    legal_obligation: ALL_PLAIN,
+  },
+  ingest: {
+    payment_confirmation: ALL_MASKED,
+    service_support: ALL_MASKED,
+    renewal_notice: ALL_MASKED,
+    marketing: ALL_MASKED,
+    fraud_investigation: ALL_MASKED,
+    customer_request: ALL_MASKED,
+    legal_obligation: ALL_MASKED,
+  },
+};
+
+/** Roles that never search, even for a purpose they may read under (DESIGN §3). */
+export const NON_SEARCHING_ROLES: readonly Role[] = ['marketing', 'admin'];
+
+/**
+ * Rules that belong to the purpose, whoever asks (DESIGN §3): reveals for an outbound purpose are
+ * refused (423) while the customer is under a contact hold; reveals for `marketing` need the
+ * customer's marketing consent (403).
+ */
+export const OUTBOUND_PURPOSES: readonly Purpose[] = ['marketing', 'renewal_notice'];
+export const CONSENT_REQUIRED_PURPOSES: readonly Purpose[] = ['marketing'];
+
+/** The row of a role for a purpose, or undefined when the role is denied for it. */
+export function revealRow(role: Role, purpose: Purpose): RevealRow | undefined {
+  const byPurpose: { readonly [P in Purpose]?: RevealRow } = REVEAL_TABLE[role];
+  return byPurpose[purpose];
+}

@@ -1,0 +1,48 @@
+/**
+ * The vocabulary of the reveal policy (DESIGN §3): roles, purposes, customer fields, the acting
+ * principal. Everything else in `src/access/` is written in these terms.
+ */
+
+export const ROLES = ['admin', 'ingest', 'billing', 'support', 'marketing', 'security', 'privacy'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Values of the `X-Access-Purpose` header. */
+export const PURPOSES = [
+  'payment_confirmation',
+  'service_support',
+  'renewal_notice',
+  'marketing',
+  'fraud_investigation',
+  'customer_request',
+  'legal_obligation',
+] as const;
+export type Purpose = (typeof PURPOSES)[number];
+
+export const PERSONAL_FIELDS = ['fullName', 'email', 'phone', 'address', 'nationalId', 'dateOfBirth'] as const;
+export type PersonalField = (typeof PERSONAL_FIELDS)[number];
+
+export const PAYMENT_FIELDS = ['cardNumber', 'cardExpiry', 'cardholderName', 'bankAccount'] as const;
+export type PaymentField = (typeof PAYMENT_FIELDS)[number];
+
+/** All encrypted customer fields, in the column order of the DESIGN reveal table. */
+export const CUSTOMER_FIELDS = [...PERSONAL_FIELDS, ...PAYMENT_FIELDS] as const;
+export type CustomerField = (typeof CUSTOMER_FIELDS)[number];
+
+/** The authenticated principal a request acts for (DESIGN §3, without the bookkeeping dates). */
+export interface Actor {
+  id: string;
+  name: string;
+  kind: 'service' | 'staff';
+  roles: Role[];
+}
+
+function member<T extends string>(list: readonly T[]): (value: unknown) => value is T {
+  const set: ReadonlySet<string> = new Set(list);
+  return (value: unknown): value is T => typeof value === 'string' && set.has(value);
+}
+
+export const isRole: (value: unknown) => value is Role = member(ROLES);
+export const isPurpose: (value: unknown) => value is Purpose = member(PURPOSES);
+export const isCustomerField: (value: unknown) => value is CustomerField = member(CUSTOMER_FIELDS);
+export const isPersonalField: (value: unknown) => value is PersonalField = member(PERSONAL_FIELDS);
+export const isPaymentField: (value: unknown) => value is PaymentField = member(PAYMENT_FIELDS);
