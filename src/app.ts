@@ -20,6 +20,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   const metrics = new MetricsService();
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(runtime, metrics, options.extraModules), {
     bodyParser: false,
+    abortOnError: false,
     logger: new PinoNestLogger(runtime.log.child({ component: 'nest' })),
   });
   app.disable('x-powered-by');

@@ -4,6 +4,7 @@ import { loadRootKey } from './config/root-key-source.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { VaultDatabase } from './database/database.js';
 import { createRootLogger } from './common/logger.js';
+import { initSodium } from './crypto/index.js';
 
 /**
  * Builds the runtime shared by the server and the CLI: validated config, root key, open and
@@ -11,6 +12,7 @@ import { createRootLogger } from './common/logger.js';
  */
 export async function openRuntime(options: { config?: VaultConfig; log?: Logger; migrate?: boolean } = {}): Promise<VaultRuntime> {
   const config = options.config ?? loadConfig();
+  await initSodium();
   const log = options.log ?? createRootLogger(config.logLevel);
   const rootKey = loadRootKey(config);
   if (rootKey.createdDevelopmentKey) {

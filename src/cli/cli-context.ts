@@ -29,6 +29,7 @@ export async function withVaultContext<T>(fn: (context: INestApplicationContext,
   try {
     context = await NestFactory.createApplicationContext(AppModule.forRoot(runtime, new MetricsService()), {
       logger: new PinoNestLogger(log.child({ component: 'nest' })),
+      abortOnError: false,
     });
     return await fn(context, runtime);
   } finally {

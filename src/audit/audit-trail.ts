@@ -1,0 +1,53 @@
+import type { Request } from 'express';
+import type { AuditActor, AuditEventInput } from './audit-log.js';
+
+/**
+ * What one request has to say about itself for its audit event. Controllers and services fill it
+ * in as they learn things (resource id, purpose, fields revealed or written); the AuditInterceptor
+ * records it once per request: after success (before the response body leaves), or on failure.
+ * A service that writes records the event inside its own transaction and marks the trail recorded.
+ */
+export class AuditTrail {
+  actor: AuditActor = { id: null, name: 'anonymous', kind: 'anonymous', roles: [] };
+  resource: { type: string; id: string | null };
+  purpose: string | null = null;
+  reason: string | null = null;
+  readonly fields = { revealed: [] as string[], masked: [] as string[], written: [] as string[] };
+  details: Record<string, string | number | boolean | null> = {};
+  recorded = false;
+
+  constructor(
+    readonly requestId: string,
+    public action: string,
+    resourceType: string,
+    readonly clientIp: string | null,
+  ) {
+    this.resource = { type: resourceType, id: null };
+  }
+
+  toEvent(outcome: AuditEventInput['outcome'], status: number): AuditEventInput {
+    return {
+      requestId: this.requestId,
+      actor: this.actor,
+      action: this.action,
+      resource: this.resource,
+      purpose: this.purpose,
+      reason: this.reason,
+      fields: { revealed: [...this.fields.revealed], masked: [...this.fields.masked], written: [...this.fields.written] },
+      outcome,
+      status,
+      clientIp: this.clientIp,
+      details: Object.keys(this.details).length > 0 ? { ...this.details } : undefined,
+    };
+  }
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    auditTrail?: AuditTrail;
+  }
+}
+
+export function clientIpOf(req: Request): string | null {
+  return req.socket.remoteAddress ?? null;
+}

@@ -1,0 +1,33 @@
+import type { CustomerField } from '../access/vocabulary.js';
+
+/** Column of each encrypted field in `customers` (one bytea ciphertext each). */
+export const FIELD_COLUMNS: Record<CustomerField, string> = {
+  fullName: 'full_name',
+  email: 'email',
+  phone: 'phone',
+  address: 'address',
+  nationalId: 'national_id',
+  dateOfBirth: 'date_of_birth',
+  cardNumber: 'card_number',
+  cardExpiry: 'card_expiry',
+  cardholderName: 'cardholder_name',
+  bankAccount: 'bank_account',
+};
+
+/** A customer row with the wrapped DEK it needs, as one query returns it. */
+export interface CustomerRow {
+  id: string;
+  external_ref: string | null;
+  dek_version: number;
+  consent_marketing: boolean;
+  consent_third_party: boolean;
+  hold_reason: string | null;
+  hold_since: Date | null;
+  hold_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+  erased_at: Date | null;
+  dek_kek_version: number | null;
+  dek_wrapped: Buffer | null;
+  [column: string]: unknown;
+}

@@ -1,0 +1,272 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AccessPolicy } from '../access/access-policy.js';
+import { CUSTOMER_FIELDS, type Actor, type CustomerField, type Purpose } from '../access/vocabulary.js';
+import { AuditLog } from '../audit/audit-log.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { VaultError } from '../common/vault-error.js';
+import { BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, zero, type BlindIndexedField } from '../crypto/index.js';
+import { returningRows } from '../database/query.js';
+import { KeyRing } from '../keys/key-ring.service.js';
+import { FIELD_COLUMNS, type CustomerRow } from './customer-columns.js';
+import type { ConsentsDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
+import { cardDigits } from './validators.js';
+
+export interface CustomerView {
+  id: string;
+  externalRef: string | null;
+  data: Partial<Record<CustomerField, unknown>>;
+  revealed: CustomerField[];
+  masked: CustomerField[];
+  consents: { marketing: boolean; thirdPartySharing: boolean };
+  contactHold: { reason: string; since: string; by: string | null } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+type FieldValues = Partial<Record<CustomerField, unknown>>;
+
+const SELECT_WITH_DEK = `
+  SELECT c.*, d.kek_version AS dek_kek_version, d.wrapped_key AS dek_wrapped
+  FROM customers c LEFT JOIN customer_deks d ON d.customer_id = c.id AND d.version = c.dek_version
+  WHERE c.id = $1`;
+
+/**
+ * Customer records: every field encrypted under the customer's DEK, searchable fields also as
+ * blind-index digests. Reads decrypt only the fields the policy returns; writes commit with their
+ * audit event in one transaction.
+ */
+@Injectable()
+export class CustomersService {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(KeyRing) private readonly keys: KeyRing,
+    @Inject(AccessPolicy) private readonly policy: AccessPolicy,
+    @Inject(AuditLog) private readonly audit: AuditLog,
+  ) {}
+
+  async create(actor: Actor, body: CreateCustomerDto, trail: AuditTrail): Promise<{ id: string; createdAt: string }> {
+    this.policy.assertCan(actor, 'create');
+    const values = fieldValues(body.personal, body.payment);
+    const id = randomUUID();
+    trail.resource.id = id;
+    const { dek, wrapped } = this.keys.newDek(id);
+    try {
+      const columns = ['id', 'external_ref', 'dek_version', 'consent_marketing', 'consent_third_party'];
+      const params: unknown[] = [id, body.externalRef ?? null, wrapped.version, body.consents?.marketing ?? false, body.consents?.thirdPartySharing ?? false];
+      for (const [field, value] of Object.entries(values) as [CustomerField, unknown][]) {
+        columns.push(FIELD_COLUMNS[field]);
+        params.push(encryptField(dek, wrapped.version, id, field, encodeValue(value)));
+      }
+      trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
+      const placeholders = params.map((_, i) => `$${i + 1}`).join(', ');
+      const createdAt = await this.dataSource.transaction(async (manager) => {
+        const [row] = (await manager.query(`INSERT INTO customers (${columns.join(', ')}) VALUES (${placeholders}) RETURNING created_at`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
+        await manager.query('INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $2, $3, $4)', [id, wrapped.version, wrapped.kekVersion, wrapped.wrapped]);
+        await this.writeBlindIndexes(manager, id, values);
+        await this.commitEvent(manager, trail, 201);
+        return row.created_at;
+      });
+      return { id, createdAt: createdAt.toISOString() };
+    } finally {
+      zero(dek);
+    }
+  }
+
+  async read(actor: Actor, id: string, purpose: Purpose, requested: CustomerField[] | undefined, trail: AuditTrail): Promise<CustomerView> {
+    trail.resource.id = id;
+    this.policy.assertCanReadCustomers(actor, purpose);
+    const row = await this.load(this.dataSource.manager, id);
+    const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since }, requested);
+    const wanted = [...plan.plaintext, ...plan.masked].filter((field) => row[FIELD_COLUMNS[field]] !== null);
+    const values = await this.decrypt(row, wanted);
+    const shown = this.policy.applyPlan(plan, values);
+    trail.fields.revealed.push(...shown.revealed);
+    trail.fields.masked.push(...shown.masked);
+    return {
+      id: row.id,
+      externalRef: row.external_ref,
+      data: shown.data,
+      revealed: shown.revealed,
+      masked: shown.masked,
+      consents: consentsOf(row),
+      contactHold: holdOf(row),
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    };
+  }
+
+  async correct(actor: Actor, id: string, purpose: Purpose | undefined, body: UpdateCustomerDto, trail: AuditTrail): Promise<{ id: string; updatedAt: string }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'correct', purpose);
+    const values = fieldValues(body.personal, body.payment);
+    if (Object.keys(values).length === 0) throw new VaultError('invalid_input', 'nothing to correct', [{ field: 'personal', problem: 'at least one field is required' }]);
+    trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
+    const updatedAt = await this.dataSource.transaction(async (manager) => {
+      const row = await this.load(manager, id, true);
+      const dek = await this.keys.dek(id, dekOf(row));
+      try {
+        const sets: string[] = [];
+        const params: unknown[] = [id];
+        for (const [field, value] of Object.entries(values) as [CustomerField, unknown][]) {
+          params.push(encryptField(dek, row.dek_version, id, field, encodeValue(value)));
+          sets.push(`${FIELD_COLUMNS[field]} = $${params.length}`);
+        }
+        const [updated] = await returningRows<{ updated_at: Date }>(manager, `UPDATE customers SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING updated_at`, params);
+        await this.writeBlindIndexes(manager, id, values);
+        await this.commitEvent(manager, trail, 200);
+        return updated.updated_at;
+      } finally {
+        zero(dek);
+      }
+    });
+    return { id, updatedAt: updatedAt.toISOString() };
+  }
+
+  async search(actor: Actor, purpose: Purpose, body: SearchCustomersDto, trail: AuditTrail): Promise<{ results: { id: string }[] }> {
+    this.policy.assertCanSearch(actor, purpose);
+    const keys = (['email', 'phone', 'nationalId', 'externalRef'] as const).filter((key) => body[key] !== undefined);
+    if (keys.length !== 1) {
+      throw new VaultError('invalid_input', 'search by exactly one of email, phone, nationalId, externalRef', [{ field: 'body', problem: 'exactly one search key is required' }]);
+    }
+    const key = keys[0];
+    trail.details.searchBy = key;
+    let rows: { id: string }[];
+    if (key === 'externalRef') {
+      rows = (await this.dataSource.query('SELECT id FROM customers WHERE external_ref = $1 AND erased_at IS NULL', [body.externalRef])) as { id: string }[];
+    } else {
+      const normalized = normalizeForBlindIndex(key, String(body[key]));
+      if (normalized === null) throw new VaultError('invalid_input', 'the search value is not valid', [{ field: key, problem: 'not a valid value' }]);
+      const digests = this.keys.searchDigests(key, normalized);
+      rows = (await this.dataSource.query(
+        `SELECT DISTINCT b.customer_id AS id FROM customer_blind_indexes b JOIN customers c ON c.id = b.customer_id
+         WHERE b.field = $1 AND b.digest = ANY($2) AND c.erased_at IS NULL ORDER BY 1 LIMIT 100`,
+        [key, digests.map((d) => d.digest)],
+      )) as { id: string }[];
+    }
+    trail.details.results = rows.length;
+    return { results: rows.map((row) => ({ id: row.id })) };
+  }
+
+  async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'consents', purpose);
+    if (body.marketing === undefined && body.thirdPartySharing === undefined) {
+      throw new VaultError('invalid_input', 'nothing to change', [{ field: 'body', problem: 'marketing or thirdPartySharing is required' }]);
+    }
+    if (body.marketing !== undefined) trail.details.marketing = body.marketing;
+    if (body.thirdPartySharing !== undefined) trail.details.thirdPartySharing = body.thirdPartySharing;
+    return this.dataSource.transaction(async (manager) => {
+      await this.load(manager, id, true);
+      const [row] = await returningRows<CustomerRow>(
+        manager,
+        `UPDATE customers SET consent_marketing = COALESCE($2, consent_marketing), consent_third_party = COALESCE($3, consent_third_party), updated_at = now()
+         WHERE id = $1 RETURNING consent_marketing, consent_third_party`,
+        [id, body.marketing ?? null, body.thirdPartySharing ?? null],
+      );
+      await this.commitEvent(manager, trail, 200);
+      return { id, consents: consentsOf(row) };
+    });
+  }
+
+  async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'contactHold');
+    return this.dataSource.transaction(async (manager) => {
+      await this.load(manager, id, true);
+      const [row] = await returningRows<CustomerRow>(
+        manager,
+        reason === null
+          ? `UPDATE customers SET hold_reason = NULL, hold_since = NULL, hold_by = NULL, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`
+          : `UPDATE customers SET hold_reason = $2, hold_since = COALESCE(hold_since, now()), hold_by = $3, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`,
+        reason === null ? [id] : [id, reason, actor.id],
+      );
+      await this.commitEvent(manager, trail, reason === null ? 204 : 200);
+      return { id, contactHold: holdOf(row) };
+    });
+  }
+
+  /** The customer row with its current wrapped DEK; 404 unknown, 410 erased. */
+  private async load(manager: EntityManager, id: string, forUpdate = false): Promise<CustomerRow> {
+    const [row] = (await manager.query(forUpdate ? `${SELECT_WITH_DEK} FOR UPDATE OF c` : SELECT_WITH_DEK, [id])) as CustomerRow[];
+    if (!row) throw new VaultError('not_found', 'no such customer');
+    if (row.erased_at !== null) throw new VaultError('gone', 'this customer was erased');
+    return row;
+  }
+
+  private async decrypt(row: CustomerRow, fields: CustomerField[]): Promise<FieldValues> {
+    const values: FieldValues = {};
+    if (fields.length === 0) return values;
+    const dek = await this.keys.dek(row.id, dekOf(row));
+    try {
+      for (const field of fields) {
+        const plaintext = decryptField(dek, row[FIELD_COLUMNS[field]] as Buffer, row.id, field);
+        values[field] = JSON.parse(plaintext.toString('utf8')) as unknown;
+        zero(plaintext);
+      }
+    } finally {
+      zero(dek);
+    }
+    return values;
+  }
+
+  private async writeBlindIndexes(manager: EntityManager, id: string, values: FieldValues): Promise<void> {
+    const fields = BLIND_INDEXED_FIELDS.filter((field) => values[field] !== undefined);
+    if (fields.length === 0) return;
+    await manager.query('DELETE FROM customer_blind_indexes WHERE customer_id = $1 AND field = ANY($2)', [id, fields]);
+    const params: unknown[] = [id];
+    const tuples: string[] = [];
+    for (const field of fields) {
+      const normalized = normalizeForBlindIndex(field as BlindIndexedField, String(values[field]));
+      if (normalized === null) continue;
+      const { version, digest } = this.keys.indexDigest(field, normalized);
+      params.push(field, version, digest);
+      tuples.push(`($1, $${params.length - 2}, $${params.length - 1}, $${params.length})`);
+    }
+    if (tuples.length > 0) await manager.query(`INSERT INTO customer_blind_indexes (customer_id, field, key_version, digest) VALUES ${tuples.join(', ')}`, params);
+  }
+
+  private async commitEvent(manager: EntityManager, trail: AuditTrail, status: number): Promise<void> {
+    await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
+    trail.recorded = true;
+  }
+}
+
+/** The fields of a create or correction, phone in E.164 and card digits only. */
+function fieldValues(personal?: object, payment?: object): FieldValues {
+  const values: FieldValues = {};
+  const source = { ...(personal ?? {}), ...(payment ?? {}) } as Record<string, unknown>;
+  for (const field of CUSTOMER_FIELDS) {
+    const value = source[field];
+    if (value === undefined) continue;
+    if (field === 'phone') values.phone = normalizeForBlindIndex('phone', String(value));
+    else if (field === 'cardNumber') values.cardNumber = cardDigits(String(value));
+    else if (field === 'address') values.address = { ...(value as object) };
+    else values[field] = value;
+  }
+  return values;
+}
+
+function encodeValue(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): { marketing: boolean; thirdPartySharing: boolean } {
+  return { marketing: row.consent_marketing, thirdPartySharing: row.consent_third_party };
+}
+
+function holdOf(row: Pick<CustomerRow, 'hold_reason' | 'hold_since' | 'hold_by'>): CustomerView['contactHold'] {
+  if (row.hold_since === null || row.hold_reason === null) return null;
+  return { reason: row.hold_reason, since: row.hold_since.toISOString(), by: row.hold_by };
+}
+
+function dekOf(row: CustomerRow): { version: number; kekVersion: number; wrapped: Buffer } {
+  if (row.dek_wrapped === null || row.dek_kek_version === null) throw new VaultError('internal', 'customer key missing');
+  return { version: row.dek_version, kekVersion: row.dek_kek_version, wrapped: row.dek_wrapped };
+}
+
+function uniqueExternalRef(error: unknown): never {
+  if ((error as { code?: string }).code === '23505') throw new VaultError('conflict', 'a customer with this externalRef exists', [{ field: 'externalRef', problem: 'already in use' }]);
+  throw error;
+}

@@ -1,0 +1,37 @@
+import type { TestApp } from './test-app.js';
+
+export interface Leak {
+  where: string;
+  needle: string;
+}
+
+/**
+ * Looks for each needle (a test plaintext or token) in every text, varchar, jsonb, array and
+ * bytea column of every table of the app's database, and in its captured logs. Shared by the
+ * suites: a vault must never hold or log what it was given in plain.
+ */
+export async function findLeaks(vault: TestApp, needles: string[], extraTexts: Record<string, string> = {}): Promise<Leak[]> {
+  const leaks: Leak[] = [];
+  const columns = await vault.sql<{ table_name: string; column_name: string; data_type: string }>(
+    `SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c
+     JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+     WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+       AND c.data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'ARRAY', 'USER-DEFINED')`,
+  );
+  for (const { table_name: table, column_name: column, data_type: type } of columns) {
+    const expression = type === 'bytea' ? `encode("${column}", 'escape')` : `"${column}"::text`;
+    for (const needle of needles) {
+      const [{ hits }] = await vault.sql<{ hits: number }>(
+        `SELECT count(*)::int AS hits FROM "${table}" WHERE strpos(lower(${expression}), lower($1)) > 0`,
+        [needle],
+      );
+      if (hits > 0) leaks.push({ where: `${table}.${column}`, needle });
+    }
+  }
+  const texts: Record<string, string> = { logs: vault.logs.text(), ...extraTexts };
+  for (const [where, text] of Object.entries(texts)) {
+    const lower = text.toLowerCase();
+    for (const needle of needles) if (lower.includes(needle.toLowerCase())) leaks.push({ where, needle });
+  }
+  return leaks;
+}
