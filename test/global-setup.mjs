@@ -8,7 +8,10 @@ import pg from 'pg';
 import { createDataSource, runMigrations } from '../dist/src/database/data-source.js';
 import { EmbeddedDatabase } from '../dist/src/database/embedded-database.js';
 
-export const TEST_ENV_FILE = path.resolve(process.cwd(), 'var', 'test-env.json');
+/** One file per run (several runs may share a checkout); workers find it through the environment. */
+export function testEnvFile(runId) {
+  return path.resolve(process.cwd(), 'var', `test-env-${runId}.json`);
+}
 
 /**
  * One PostgreSQL server per run (embedded, or DATABASE_URL when set) and one template database with
@@ -42,8 +45,10 @@ export default async function globalSetup() {
   } finally {
     await dataSource.destroy();
   }
-  mkdirSync(path.dirname(TEST_ENV_FILE), { recursive: true });
-  writeFileSync(TEST_ENV_FILE, JSON.stringify({ adminUrl, templateDatabase, runId, embeddedDataDir }), { mode: 0o600 });
+  const file = testEnvFile(runId);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify({ adminUrl, templateDatabase, runId, embeddedDataDir }), { mode: 0o600 });
+  process.env.CV_TEST_ENV_FILE = file;
 }
 
 function freePort() {

@@ -1,10 +1,10 @@
 import { readFileSync, rmSync } from 'node:fs';
 import pg from 'pg';
-import { TEST_ENV_FILE } from './global-setup.mjs';
 
 /** Stops and removes the embedded server, or drops every database this run made on DATABASE_URL's. */
 export default async function globalTeardown() {
-  const environment = JSON.parse(readFileSync(TEST_ENV_FILE, 'utf8'));
+  const file = process.env.CV_TEST_ENV_FILE;
+  const environment = JSON.parse(readFileSync(file, 'utf8'));
   if (globalThis.__CV_EMBEDDED__) {
     await globalThis.__CV_EMBEDDED__.stop();
   } else {
@@ -18,5 +18,5 @@ export default async function globalTeardown() {
     }
   }
   if (environment.embeddedDataDir) rmSync(environment.embeddedDataDir, { recursive: true, force: true });
-  rmSync(TEST_ENV_FILE, { force: true });
+  rmSync(file, { force: true });
 }

@@ -63,6 +63,15 @@ describe('vault process with the embedded database', () => {
     expect(vault.text()).toContain('VAULT_DB_POOL_SIZE');
   });
 
+  it('a failing CLI command exits 1 with its reason on stderr', () => {
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'cv-empty-'));
+    const result = runCli(['db:url'], { VAULT_DATA_DIR: empty });
+    rmSync(empty, { recursive: true, force: true });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('no embedded database');
+    expect(result.stdout).toBe('');
+  });
+
   it('lists CLI commands with --help', () => {
     const help = runCli(['--help'], {});
     expect(help.status).toBe(0);

