@@ -1,0 +1,50 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { ROLES, type Role } from '../../access/vocabulary.js';
+import { PRINCIPAL_KINDS, type PrincipalKind } from '../principal.entity.js';
+
+/** A principal as the API shows it: never its token nor the token's hash. */
+export class PrincipalDto {
+  @ApiProperty({ format: 'uuid' })
+  id!: string;
+
+  @ApiProperty()
+  name!: string;
+
+  @ApiProperty({ enum: PRINCIPAL_KINDS })
+  kind!: PrincipalKind;
+
+  @ApiProperty({ enum: ROLES, isArray: true })
+  roles!: Role[];
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: String })
+  revokedAt!: string | null;
+}
+
+/** The answer to a creation: the only time the token is shown. */
+export class CreatedPrincipalDto {
+  @ApiProperty({ format: 'uuid' })
+  id!: string;
+
+  @ApiProperty()
+  name!: string;
+
+  @ApiProperty({ enum: PRINCIPAL_KINDS })
+  kind!: PrincipalKind;
+
+  @ApiProperty({ enum: ROLES, isArray: true })
+  roles!: Role[];
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ description: 'bearer token, shown only once: `cv_` + 43 base64url characters' })
+  token!: string;
+}
+
+export class PrincipalListDto {
+  @ApiProperty({ type: [PrincipalDto] })
+  principals!: PrincipalDto[];
+}

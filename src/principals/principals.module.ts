@@ -1,0 +1,29 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AccessModule } from '../access/access.module.js';
+import type { VaultConfig } from '../config/config.js';
+import { VAULT_CONFIG } from '../config/runtime.js';
+import { BearerAuthGuard } from './bearer-auth.guard.js';
+import { PrincipalsController } from './principals.controller.js';
+import { PrincipalsService } from './principals.service.js';
+import { TokenCache } from './token-cache.js';
+
+/** Bounds the per-process token cache (entries live <= 1 s, so this is plenty). */
+const TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * Principals and authentication: the /v1/principals API, and the global bearer guard every route
+ * passes unless marked @Public(). AuditLog comes from the global AuditModule.
+ */
+@Module({
+  imports: [AccessModule],
+  controllers: [PrincipalsController],
+  providers: [
+    PrincipalsService,
+    { provide: TokenCache, useFactory: (config: VaultConfig) => new TokenCache(config.tokenCacheTtlMs, TOKEN_CACHE_MAX_ENTRIES), inject: [VAULT_CONFIG] },
+    BearerAuthGuard,
+    { provide: APP_GUARD, useExisting: BearerAuthGuard },
+  ],
+  exports: [PrincipalsService],
+})
+export class PrincipalsModule {}
