@@ -1,0 +1,281 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { DataSource } from 'typeorm';
+import type { VaultConfig } from '../config/config.js';
+import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
+import { VaultDatabase } from '../database/database.js';
+import { EVENT_COLUMNS, GENESIS_HASH, RAW_SELECT, RAW_TYPES, canonicalFromRaw, chainHash, type RawEventRow } from './audit-event.js';
+import { AuditSigning, checkpointToJson, type Checkpoint } from './audit-signing.js';
+import { PgAuditLog, describe } from './pg-audit-log.js';
+
+/** Session advisory lock held by the one sealing process ('cvau'). */
+export const SEALER_LOCK = 0x6376_6175;
+/** Pending rows chained per transaction. */
+const SEAL_BATCH = 2000;
+/** How long `sealNow` waits for another process's sealer before answering with what is sealed. */
+const SEAL_WAIT_MS = 5_000;
+
+/**
+ * Moves a batch of pending rows into the chain in one statement: delete from audit_pending and
+ * insert into audit_events with the seq and hashes computed by the sealer.
+ */
+const MOVE = `
+  WITH x AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[]) AS x(id, seq, prev_hash, hash)),
+  moved AS (
+    DELETE FROM audit_pending p USING x WHERE p.id = x.id
+    RETURNING x.seq, x.prev_hash, x.hash, ${EVENT_COLUMNS.map((c) => `p.${c}`).join(', ')}
+  )
+  INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
+  SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex') FROM moved`;
+
+interface LastCheckpoint {
+  seq: number;
+  at: Date;
+  signature: Buffer | null;
+}
+
+export interface SealerStats {
+  sealed: number;
+  batches: number;
+  maxBatch: number;
+  checkpoints: number;
+  checkpointFileErrors: number;
+}
+
+/**
+ * The single sealer (docs/AUDIT-FORMAT.md, "Sealing"). Every process runs the loop; the one holding
+ * the session advisory lock on its own connection chains pending events: seq, prevHash and hash in
+ * pending-id order, one transaction per batch, and signs a checkpoint every `auditCheckpointEvery`
+ * events or `auditCheckpointIntervalMs`. When that process dies its session ends, the lock is free
+ * and another process takes over on its next tick. Requests never wait for the sealer.
+ */
+@Injectable()
+export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private client: pg.Client | undefined;
+  private holder = false;
+  private last: LastCheckpoint | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<unknown> = Promise.resolve();
+  private lastFileWriteFailed = false;
+  private readonly log: Logger;
+  readonly stats: SealerStats = { sealed: 0, batches: 0, maxBatch: 0, checkpoints: 0, checkpointFileErrors: 0 };
+
+  constructor(
+    @Inject(VaultDatabase) private readonly database: VaultDatabase,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    @Inject(ROOT_LOGGER) rootLog: Logger,
+    @Inject(AuditSigning) private readonly signing: AuditSigning,
+    @Inject(PgAuditLog) private readonly auditLog: PgAuditLog,
+  ) {
+    this.log = rootLog.child({ component: 'audit-sealer' });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.signing.init();
+    this.schedule(0);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.auditLog.idle();
+    // Best effort: seal what this process recorded last, so a lone instance leaves nothing pending.
+    if (this.holder) await this.exclusive(() => this.cycle()).catch(() => undefined);
+    await this.exclusive(() => this.disconnect());
+  }
+
+  /** Whether this process currently holds the sealer lock. */
+  get isSealer(): boolean {
+    return this.holder;
+  }
+
+  /** False when this process, as sealer, could not append its last checkpoint to the file. */
+  get checkpointFileHealthy(): boolean {
+    return !this.lastFileWriteFailed;
+  }
+
+  /**
+   * Seals everything recorded (committed) before the call, so a read of the log sees it: directly
+   * when this process is or becomes the sealer, else by waiting (bounded) for the sealing process.
+   */
+  async sealNow(): Promise<void> {
+    if (await this.exclusive(() => this.cycle())) return;
+    const [{ max }] = await this.dataSource.query<{ max: string | null }[]>('SELECT max(id) AS max FROM audit_pending');
+    if (max === null) return;
+    const deadline = Date.now() + SEAL_WAIT_MS;
+    while (Date.now() < deadline) {
+      const [{ waiting }] = await this.dataSource.query<{ waiting: boolean }[]>(
+        'SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= $1) AS waiting',
+        [max],
+      );
+      if (!waiting) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(20, this.config.auditSealIntervalMs)));
+      // The sealing process may have died meanwhile: take over if the lock is free.
+      if (await this.exclusive(() => this.cycle())) return;
+    }
+    this.log.warn('pending audit events were not sealed in time by the sealing process');
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.exclusive(() => this.cycle()).finally(() => this.schedule(this.config.auditSealIntervalMs));
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** One cycle at a time per process (timer and sealNow share the connection). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.running.then(fn, fn);
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Takes the lock if free, then seals until nothing is pending; returns whether this process seals. */
+  private async cycle(): Promise<boolean> {
+    try {
+      if (!(await this.acquire())) return false;
+      while ((await this.sealBatch()) === SEAL_BATCH) {
+        // a full batch: more may be waiting
+      }
+      return true;
+    } catch (error) {
+      this.log.error({ err: describe(error) }, 'audit sealing failed; retrying on the next tick');
+      await this.disconnect();
+      return false;
+    }
+  }
+
+  private async acquire(): Promise<boolean> {
+    if (this.client && this.holder) return true;
+    if (this.stopped && !this.client) return false;
+    if (!this.client) {
+      const client = new pg.Client({
+        connectionString: this.database.url,
+        application_name: 'customer-vault-audit-sealer',
+        connectionTimeoutMillis: 5_000,
+        statement_timeout: 30_000,
+        keepAlive: true,
+      });
+      // A lost connection means a lost lock: forget both, the next tick reconnects.
+      client.on('error', (error) => {
+        this.log.warn({ err: describe(error) }, 'audit sealer connection lost');
+        if (this.client === client) {
+          this.client = undefined;
+          this.holder = false;
+        }
+        client.end().catch(() => undefined);
+      });
+      await client.connect();
+      this.client = client;
+    }
+    const { rows } = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEALER_LOCK]);
+    if (!rows[0].ok) return false;
+    this.holder = true;
+    const cp = await this.client.query<{ seq: string; at: Date; signature: Buffer }>(
+      'SELECT seq, at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1',
+    );
+    this.last = cp.rows[0]
+      ? { seq: Number(cp.rows[0].seq), at: cp.rows[0].at, signature: cp.rows[0].signature }
+      : { seq: 0, at: new Date(), signature: null };
+    this.log.info('this process is the audit sealer');
+    return true;
+  }
+
+  private async disconnect(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.holder = false;
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Chains one batch in one transaction (and signs a checkpoint when due); returns the batch size. */
+  private async sealBatch(): Promise<number> {
+    const client = this.client;
+    const last = this.last;
+    if (!client || !last) throw new Error('sealer not connected');
+    let checkpoint: Checkpoint | undefined;
+    let count = 0;
+    await client.query('BEGIN');
+    try {
+      const head = await client.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      let seq = head.rows[0] ? Number(head.rows[0].seq) : 0;
+      let prev = head.rows[0] ? head.rows[0].hash : GENESIS_HASH;
+      // No FOR UPDATE (it would need the UPDATE privilege): the advisory lock makes this the only
+      // sealer, and MOVE checks that it deleted every row it chained.
+      const pending = await client.query<RawEventRow & { id: string }>({
+        text: `SELECT id, ${RAW_SELECT} FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH}`,
+        types: RAW_TYPES,
+      });
+      count = pending.rows.length;
+      if (count > 0) {
+        const ids: string[] = [];
+        const seqs: number[] = [];
+        const prevs: string[] = [];
+        const hashes: string[] = [];
+        for (const row of pending.rows) {
+          seq++;
+          // Hashed from the very columns that are copied into audit_events.
+          const hash = chainHash(prev, canonicalFromRaw(seq, row));
+          ids.push(row.id);
+          seqs.push(seq);
+          prevs.push(prev.toString('hex'));
+          hashes.push(hash.toString('hex'));
+          prev = hash;
+        }
+        const moved = await client.query(MOVE, [ids, seqs, prevs, hashes]);
+        if (moved.rowCount !== count) throw new Error(`sealed ${String(moved.rowCount)} of ${count} pending audit events`);
+      }
+      const now = new Date();
+      const due = seq > last.seq && (seq - last.seq >= this.config.auditCheckpointEvery || now.getTime() - last.at.getTime() >= this.config.auditCheckpointIntervalMs);
+      if (due) {
+        const body = { seq, hash: prev, at: now, keyId: this.signing.current.keyId, prevSignature: last.signature };
+        checkpoint = { ...body, signature: this.signing.sign(body) };
+        await client.query(
+          'INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev_signature) VALUES ($1, $2, $3, $4, $5, $6)',
+          [checkpoint.seq, checkpoint.hash, checkpoint.at, checkpoint.keyId, checkpoint.signature, checkpoint.prevSignature],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (count > 0) {
+      this.stats.sealed += count;
+      this.stats.batches++;
+      if (count > this.stats.maxBatch) this.stats.maxBatch = count;
+    }
+    if (checkpoint) {
+      this.last = { seq: checkpoint.seq, at: checkpoint.at, signature: checkpoint.signature };
+      this.stats.checkpoints++;
+      await this.appendToFile(checkpoint);
+    }
+    return count;
+  }
+
+  /** After the commit (a line in the file never names a checkpoint the database lacks), fsync'd. */
+  private async appendToFile(checkpoint: Checkpoint): Promise<void> {
+    const file = this.config.auditCheckpointFile;
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      const handle = await open(file, 'a', 0o600);
+      try {
+        await handle.write(`${JSON.stringify(checkpointToJson(checkpoint))}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      this.lastFileWriteFailed = false;
+    } catch (error) {
+      this.lastFileWriteFailed = true;
+      this.stats.checkpointFileErrors++;
+      this.log.error({ err: describe(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { Global, Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { AccessModule } from '../access/access.module.js';
+import { ReadinessService } from '../health/readiness.service.js';
+import { AuditDb } from './audit-db.js';
+import { AuditLog } from './audit-log.js';
+import { AuditQueryService } from './audit-query.service.js';
+import { AuditSealer } from './audit-sealer.js';
+import { AuditSigning } from './audit-signing.js';
+import { AuditVerifier } from './audit-verifier.js';
+import { AccessReportController, AuditController } from './audit.controller.js';
+import { AuditInterceptor } from './audit.interceptor.js';
+import { AuditService } from './audit.service.js';
+import { PgAuditLog } from './pg-audit-log.js';
+
+/** The audit log for every module: inject `AuditLog`; @Audited routes are recorded by the interceptor. */
+@Global()
+@Module({
+  imports: [AccessModule],
+  controllers: [AuditController, AccessReportController],
+  providers: [
+    PgAuditLog,
+    { provide: AuditLog, useExisting: PgAuditLog },
+    { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+    AuditDb,
+    AuditSigning,
+    AuditSealer,
+    AuditVerifier,
+    AuditQueryService,
+    AuditService,
+  ],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService],
+})
+export class AuditModule implements OnModuleInit {
+  constructor(
+    @Inject(ReadinessService) private readonly readiness: ReadinessService,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(AuditSealer) private readonly sealer: AuditSealer,
+  ) {}
+
+  /** Ready when the audit tables answer and, if this process seals, its checkpoint file is writable. */
+  onModuleInit(): void {
+    this.readiness.register('audit', async () => {
+      await this.dataSource.query('SELECT 1 FROM audit_pending LIMIT 1');
+      if (!this.sealer.checkpointFileHealthy) throw new Error('the audit checkpoint file cannot be written');
+    });
+  }
+}

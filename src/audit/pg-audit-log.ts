@@ -1,0 +1,118 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { DataSource, type EntityManager } from 'typeorm';
+import { VaultError } from '../common/vault-error.js';
+import { ROOT_LOGGER } from '../config/runtime.js';
+import { EVENT_COLUMNS, RECORDSET_TYPES, inputToRow, type EventColumn } from './audit-event.js';
+import { AuditLog, type AuditEventInput } from './audit-log.js';
+
+/** One statement inserts a whole batch: the rows travel as a single jsonb parameter. */
+const INSERT_PENDING = `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
+  SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET_TYPES})`;
+
+/** Bounds one statement's size; a larger queue is flushed in several consecutive batches. */
+const MAX_BATCH = 1000;
+
+interface Waiter {
+  row: Record<EventColumn, unknown>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export interface GroupCommitStats {
+  events: number;
+  batches: number;
+  maxBatch: number;
+  failedBatches: number;
+}
+
+/**
+ * The AuditLog of the vault. Events go durably into `audit_pending`; the AuditSealer chains them.
+ *
+ * `record` is a group-commit writer: calls arriving while a flush is in flight queue up and are
+ * written by the next flush as one multi-row INSERT (one round trip, one commit), started as soon
+ * as the previous one finished (no timer). Each caller resolves only after its batch committed;
+ * a failed batch rejects all of its callers with `audit_unavailable`, so the interceptor answers
+ * 503 (fail closed).
+ */
+@Injectable()
+export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
+  private queue: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly log: Logger;
+  readonly stats: GroupCommitStats = { events: 0, batches: 0, maxBatch: 0, failedBatches: 0 };
+
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(ROOT_LOGGER) rootLog: Logger,
+  ) {
+    super();
+    this.log = rootLog.child({ component: 'audit' });
+  }
+
+  record(event: AuditEventInput): Promise<void> {
+    let row: Record<EventColumn, unknown>;
+    try {
+      row = inputToRow(event);
+    } catch {
+      return Promise.reject(new VaultError('audit_unavailable', 'the audit log cannot be written'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  async recordInTransaction(manager: EntityManager, event: AuditEventInput): Promise<void> {
+    try {
+      await manager.query(INSERT_PENDING, [JSON.stringify([inputToRow(event)])]);
+    } catch (error) {
+      this.log.error({ err: describe(error) }, 'audit event could not be written in the caller transaction');
+      throw new VaultError('audit_unavailable', 'the audit log cannot be written');
+    }
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.length <= MAX_BATCH ? this.queue : this.queue.slice(0, MAX_BATCH);
+        this.queue = this.queue.length <= MAX_BATCH ? [] : this.queue.slice(MAX_BATCH);
+        await this.flush(batch);
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async flush(batch: Waiter[]): Promise<void> {
+    try {
+      await this.dataSource.query(INSERT_PENDING, [JSON.stringify(batch.map((w) => w.row))]);
+    } catch (error) {
+      this.stats.failedBatches++;
+      this.log.error({ err: describe(error), events: batch.length }, 'audit batch could not be written: requests fail closed');
+      const failure = new VaultError('audit_unavailable', 'the audit log cannot be written');
+      for (const waiter of batch) waiter.reject(failure);
+      return;
+    }
+    this.stats.events += batch.length;
+    this.stats.batches++;
+    if (batch.length > this.stats.maxBatch) this.stats.maxBatch = batch.length;
+    for (const waiter of batch) waiter.resolve();
+  }
+
+  /** Resolves once every queued event has been flushed (or failed). */
+  async idle(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Lets queued events finish before the database closes. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.idle();
+  }
+}
+
+/** Error facts safe to log: the database's code and message, never parameters. */
+export function describe(error: unknown): { code?: string; message: string } {
+  const code = (error as { code?: unknown }).code;
+  return { code: typeof code === 'string' ? code : undefined, message: error instanceof Error ? error.message : String(error) };
+}

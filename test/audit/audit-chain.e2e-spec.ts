@@ -1,0 +1,321 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { canonicalEvent, canonicalJson, chainHash, rowToEvent, EVENT_SELECT, type AuditEventView, type EventRow } from '../../src/audit/audit-event.js';
+import { AuditQueryService } from '../../src/audit/audit-query.service.js';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { AuditSealer } from '../../src/audit/audit-sealer.js';
+import { AuditVerifier, type VerifyReport } from '../../src/audit/audit-verifier.js';
+import { PgAuditLog } from '../../src/audit/pg-audit-log.js';
+import { VaultError } from '../../src/common/vault-error.js';
+import { createTestDatabase, startTestApp, type TestApp } from '../helpers/test-app.js';
+import { lastLine } from '../helpers/vault-process.js';
+import { breakAuditInserts, cliEnv, runCli, sampleEvent, tamper } from './helpers.js';
+
+const open: TestApp[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((vault) => vault.close()));
+});
+
+async function start(options: Parameters<typeof startTestApp>[0] = {}): Promise<TestApp> {
+  const vault = await startTestApp({ ...options, env: { VAULT_AUDIT_CHECKPOINT_EVERY: '5', ...options.env } });
+  open.push(vault);
+  return vault;
+}
+
+/** 20 sealed events, sealed in rounds of 5 so that checkpoints sit at seq 5, 10, 15 and 20. */
+async function chainOf20(): Promise<TestApp> {
+  const vault = await start();
+  const log = vault.app.get(AuditLog);
+  const sealer = vault.app.get(AuditSealer);
+  for (let round = 0; round < 4; round++) {
+    await Promise.all(Array.from({ length: 5 }, () => log.record(sampleEvent())));
+    await sealer.sealNow();
+  }
+  const [{ n }] = await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+  expect(n).toBe(20);
+  const checkpoints = await vault.sql<{ seq: string }>('SELECT seq FROM audit_checkpoints ORDER BY seq');
+  expect(checkpoints.map((c) => Number(c.seq))).toEqual([5, 10, 15, 20]);
+  return vault;
+}
+
+async function collect(chunks: AsyncIterable<string>): Promise<string[]> {
+  let text = '';
+  for await (const chunk of chunks) text += chunk;
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+function verify(vault: TestApp): Promise<VerifyReport> {
+  return vault.app.get(AuditVerifier).verify();
+}
+
+describe('audit chain (real PostgreSQL)', () => {
+  it('an intact log verifies: gapless seq, hashes, signed checkpoints in the database and the file', async () => {
+    const vault = await chainOf20();
+    const report = await verify(vault);
+    expect(report).toMatchObject({ valid: true, checked: 20, head: { seq: 20 }, checkpoints: { database: 4, file: 4 } });
+    expect(report.lastCheckpoint?.seq).toBe(20);
+    expect(report.head.hash).toBe(report.lastCheckpoint?.hash);
+    const lines = readFileSync(vault.runtime.config.auditCheckpointFile, 'utf8').trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20]);
+  });
+
+  it('the canonical form is the documented one (JCS) for awkward strings too: an export line re-hashes to its stored hash', async () => {
+    const vault = await start();
+    const awkward = 'quote " backslash \\ newline \n tab \t ctl \u0001 del \u007f é 中 😀 ls \u2028 nul \u0000 end';
+    await vault.app.get(AuditLog).record(
+      sampleEvent({
+        actor: { id: null, name: awkward, kind: 'anonymous', roles: ['b', 'a', awkward] },
+        reason: awkward,
+        clientIp: null,
+        purpose: null,
+        fields: { revealed: [], masked: [awkward], written: ['x'] },
+        details: { zeta: 1.5, alpha: awkward, big: 1e21, neg: -3, yes: true, none: null },
+      }),
+    );
+    await vault.app.get(AuditSealer).sealNow();
+    expect(await verify(vault)).toMatchObject({ valid: true, checked: 1 });
+    const [line] = await collect(vault.app.get(AuditQueryService).export({}, 'ndjson'));
+    const view = JSON.parse(line) as AuditEventView;
+    expect(view.reason).toBe(awkward.replace('\u0000', '\uFFFD'));
+    const { seq, prevHash, hash, ...event } = view;
+    const canonical = canonicalJson({ ...event, seq, v: 1 });
+    expect(canonical).toBe(canonicalEvent(seq, { ...event, at: new Date(event.at) }));
+    expect(chainHash(Buffer.from(prevHash, 'hex'), canonical).toString('hex')).toBe(hash);
+  });
+
+  it('the append-only trigger refuses UPDATE, DELETE and TRUNCATE on every audit table', async () => {
+    const vault = await chainOf20();
+    for (const table of ['audit_events', 'audit_checkpoints', 'audit_signing_keys']) {
+      const column = table === 'audit_signing_keys' ? 'created_at = now()' : 'seq = seq';
+      await expect(vault.sql(`UPDATE ${table} SET ${column}`)).rejects.toThrow(/append-only: UPDATE refused/);
+      await expect(vault.sql(`DELETE FROM ${table}`)).rejects.toThrow(/append-only: DELETE refused/);
+      await expect(vault.sql(`TRUNCATE ${table}`)).rejects.toThrow(/append-only: TRUNCATE refused/);
+    }
+    expect((await verify(vault)).valid).toBe(true);
+  });
+
+  describe('tampering as a superuser (triggers off) is caught at its exact seq', () => {
+    it('a modified event (any column, e.g. one a filter relies on)', async () => {
+      const vault = await chainOf20();
+      await tamper(vault, `UPDATE audit_events SET purpose = 'marketing' WHERE seq = 7`);
+      const report = await verify(vault);
+      expect(report).toMatchObject({ valid: false, firstInvalidSeq: 7, checked: 6 });
+      expect(report.problem).toMatch(/seq 7: hash does not match/);
+      // The CLI says the same: exit 1, the first bad seq on stderr, the report as the last line.
+      const cli = await runCli(['audit:verify'], cliEnv(vault));
+      expect(cli.status).toBe(1);
+      expect(cli.stderr).toContain('first invalid seq 7');
+      expect(JSON.parse(lastLine(cli.stdout))).toMatchObject({ valid: false, firstInvalidSeq: 7 });
+
+      // e.g. a resource id changed to hide a read from a customer's access report
+      const other = await chainOf20();
+      await tamper(other, `UPDATE audit_events SET resource_id = 'someone-else' WHERE seq = 9`);
+      expect(await verify(other)).toMatchObject({ valid: false, firstInvalidSeq: 9 });
+    });
+
+    it('a deleted event', async () => {
+      const vault = await chainOf20();
+      await tamper(vault, 'DELETE FROM audit_events WHERE seq = 7');
+      expect(await verify(vault)).toMatchObject({ valid: false, firstInvalidSeq: 7 });
+    });
+
+    it('an inserted event (later ones renumbered)', async () => {
+      const vault = await chainOf20();
+      await tamper(
+        vault,
+        `UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7;
+         UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000;
+         INSERT INTO audit_events SELECT 7, gen_random_uuid(), at, request_id, actor_id, actor_name, actor_kind, actor_roles,
+           'customer.read', resource_type, resource_id, purpose, reason, fields_revealed, fields_masked, fields_written,
+           outcome, status, client_ip, details, prev_hash, hash FROM audit_events WHERE seq = 8`,
+      );
+      expect(await verify(vault)).toMatchObject({ valid: false, firstInvalidSeq: 7 });
+    });
+
+    it('an inserted event whose hash the attacker recomputed: the next event no longer links', async () => {
+      const vault = await chainOf20();
+      const [prev] = await vault.sql<{ hash: Buffer }>('SELECT hash FROM audit_events WHERE seq = 6');
+      const [row] = await vault.sql<EventRow>(`SELECT ${EVENT_SELECT} FROM audit_events WHERE seq = 3`);
+      const forged = rowToEvent({ ...row, event_id: '11111111-1111-4111-8111-111111111111' });
+      const body = canonicalEvent(7, forged);
+      const hash = chainHash(prev.hash, body);
+      await tamper(
+        vault,
+        `UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7;
+         UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000;
+         INSERT INTO audit_events SELECT 7, '${forged.id}', at, request_id, actor_id, actor_name, actor_kind, actor_roles,
+           action, resource_type, resource_id, purpose, reason, fields_revealed, fields_masked, fields_written,
+           outcome, status, client_ip, details, '\\x${prev.hash.toString('hex')}', '\\x${hash.toString('hex')}' FROM audit_events WHERE seq = 3`,
+      );
+      expect(await verify(vault)).toMatchObject({ valid: false, firstInvalidSeq: 8 });
+    });
+
+    it('two swapped events', async () => {
+      const vault = await chainOf20();
+      await tamper(
+        vault,
+        `UPDATE audit_events SET seq = 1007 WHERE seq = 7;
+         UPDATE audit_events SET seq = 7 WHERE seq = 8;
+         UPDATE audit_events SET seq = 8 WHERE seq = 1007`,
+      );
+      expect(await verify(vault)).toMatchObject({ valid: false, firstInvalidSeq: 7 });
+    });
+
+    it('a truncated tail (events and their checkpoints gone): the checkpoint file still names seq 20', async () => {
+      const vault = await chainOf20();
+      await tamper(vault, 'DELETE FROM audit_events WHERE seq > 12; DELETE FROM audit_checkpoints WHERE seq > 12');
+      const report = await verify(vault);
+      expect(report).toMatchObject({ valid: false, firstInvalidSeq: 13, checked: 12, head: { seq: 12 } });
+      expect(report.problem).toMatch(/truncated/);
+    });
+
+    it('a forged checkpoint (altered hash, or a new one with a made-up signature)', async () => {
+      const vault = await chainOf20();
+      await tamper(vault, `UPDATE audit_checkpoints SET hash = (SELECT hash FROM audit_events WHERE seq = 9) WHERE seq = 10`);
+      const altered = await verify(vault);
+      expect(altered).toMatchObject({ valid: false, firstInvalidSeq: 10 });
+      expect(altered.problem).toMatch(/checkpoint at seq 10 has an invalid signature/);
+
+      const other = await chainOf20();
+      await tamper(
+        other,
+        `INSERT INTO audit_checkpoints SELECT 12, hash, now(), (SELECT key_id FROM audit_checkpoints LIMIT 1), '\\x${'ab'.repeat(64)}',
+           (SELECT signature FROM audit_checkpoints WHERE seq = 10) FROM audit_events WHERE seq = 12`,
+      );
+      expect(await verify(other)).toMatchObject({ valid: false, firstInvalidSeq: 12 });
+    });
+
+    it('a consistently rewritten chain (every later hash recomputed) fails at the first checkpoint after the edit', async () => {
+      const vault = await chainOf20();
+      await tamper(vault, `UPDATE audit_events SET purpose = 'marketing' WHERE seq = 7`);
+      const rows = await vault.sql<EventRow & { seq: string; prev_hash: Buffer }>(`SELECT seq, prev_hash, ${EVENT_SELECT} FROM audit_events WHERE seq >= 7 ORDER BY seq`);
+      let prev = rows[0].prev_hash;
+      const updates: string[] = [];
+      for (const row of rows) {
+        const hash = chainHash(prev, canonicalEvent(Number(row.seq), rowToEvent(row)));
+        updates.push(`UPDATE audit_events SET prev_hash = '\\x${prev.toString('hex')}', hash = '\\x${hash.toString('hex')}' WHERE seq = ${row.seq}`);
+        prev = hash;
+      }
+      await tamper(vault, updates.join(';'));
+      const report = await verify(vault);
+      // The checkpoint at 5 still matches, the one at 10 does not: seq 6 onward cannot be trusted.
+      expect(report).toMatchObject({ valid: false, firstInvalidSeq: 6 });
+      expect(report.lastCheckpoint?.seq).toBe(5);
+    });
+  });
+
+  it('verification split over worker threads (the compiled build) finds the same first bad seq, across range boundaries', async () => {
+    const workerScript = pathToFileURL(path.resolve('dist/src/audit/chain-check.worker.js'));
+    const parallel = { workers: 3, minEventsForWorkers: 0, workerScript };
+    const vault = await chainOf20();
+    expect(await vault.app.get(AuditVerifier).verify(parallel)).toMatchObject({ valid: true, checked: 20, lastCheckpoint: { seq: 20 } });
+    // ranges 1-7, 8-14, 15-: the first event of the second range goes
+    await tamper(vault, 'DELETE FROM audit_events WHERE seq = 8');
+    expect(await vault.app.get(AuditVerifier).verify(parallel)).toMatchObject({ valid: false, firstInvalidSeq: 8, checked: 7 });
+    const other = await chainOf20();
+    await tamper(other, `UPDATE audit_events SET reason = 'edited' WHERE seq = 15`);
+    expect(await other.app.get(AuditVerifier).verify(parallel)).toMatchObject({ valid: false, firstInvalidSeq: 15, checked: 14 });
+  });
+
+  it('checkpoints also come every auditCheckpointIntervalMs when fewer events arrive', async () => {
+    const vault = await start({ env: { VAULT_AUDIT_CHECKPOINT_EVERY: '1000', VAULT_AUDIT_CHECKPOINT_INTERVAL_MS: '100' } });
+    const log = vault.app.get(AuditLog);
+    await log.record(sampleEvent());
+    await log.record(sampleEvent());
+    const deadline = Date.now() + 3_000;
+    let seqs: number[] = [];
+    while (Date.now() < deadline) {
+      seqs = (await vault.sql<{ seq: string }>('SELECT seq FROM audit_checkpoints')).map((r) => Number(r.seq));
+      if (seqs.includes(2)) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(seqs).toContain(2);
+    expect((await verify(vault)).valid).toBe(true);
+  });
+
+  describe('fail closed', () => {
+    it('record rejects every caller of a batch that could not be written, with audit_unavailable; nothing half-written', async () => {
+      const vault = await start();
+      const log = vault.app.get(AuditLog);
+      await breakAuditInserts(vault, true);
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => log.record(sampleEvent())));
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason as VaultError;
+        expect(reason).toBeInstanceOf(VaultError);
+        expect(reason.code).toBe('audit_unavailable');
+      }
+      expect(vault.app.get(PgAuditLog).stats.failedBatches).toBeGreaterThan(0);
+      await breakAuditInserts(vault, false);
+      await log.record(sampleEvent());
+      await vault.app.get(AuditSealer).sealNow();
+      expect(await verify(vault)).toMatchObject({ valid: true, checked: 1 });
+    });
+
+    it('recordInTransaction throws audit_unavailable and the caller\'s write rolls back with it', async () => {
+      const vault = await start();
+      const log = vault.app.get(AuditLog);
+      const dataSource = vault.runtime.database.dataSource;
+      await dataSource.query('CREATE TABLE test_writes (id int)');
+      await breakAuditInserts(vault, true);
+      await expect(
+        dataSource.transaction(async (manager) => {
+          await manager.query('INSERT INTO test_writes VALUES (1)');
+          await log.recordInTransaction(manager, sampleEvent({ action: 'customer.create' }));
+        }),
+      ).rejects.toMatchObject({ code: 'audit_unavailable' });
+      expect(await vault.sql('SELECT * FROM test_writes')).toHaveLength(0);
+      await breakAuditInserts(vault, false);
+      await dataSource.transaction(async (manager) => {
+        await manager.query('INSERT INTO test_writes VALUES (2)');
+        await log.recordInTransaction(manager, sampleEvent({ action: 'customer.create' }));
+      });
+      expect(await vault.sql('SELECT * FROM test_writes')).toHaveLength(1);
+      expect(await vault.sql('SELECT 1 FROM audit_pending UNION ALL SELECT 1 FROM audit_events')).toHaveLength(1);
+    });
+  });
+
+  it('two processes writing at once (group commit and in-transaction) leave one valid, gapless chain; the sealer moves on when its holder stops', async () => {
+    const databaseUrl = await createTestDatabase();
+    const rootKey = randomBytes(32);
+    const env = { VAULT_AUDIT_SEAL_INTERVAL_MS: '5', VAULT_AUDIT_CHECKPOINT_EVERY: '100' };
+    const [a, b] = await Promise.all([start({ databaseUrl, rootKey, env }), start({ databaseUrl, rootKey, env })]);
+    const [{ n: before }] = await a.sql<{ n: number }>('SELECT (SELECT count(*) FROM audit_pending) + (SELECT count(*) FROM audit_events) AS n');
+    const write = async (vault: TestApp): Promise<number> => {
+      const log = vault.app.get(AuditLog);
+      const dataSource = vault.runtime.database.dataSource;
+      let written = 0;
+      for (let round = 0; round < 5; round++) {
+        await Promise.all([
+          ...Array.from({ length: 150 }, () => log.record(sampleEvent())),
+          ...Array.from({ length: 10 }, () => dataSource.transaction((m) => log.recordInTransaction(m, sampleEvent({ action: 'customer.create' })))),
+        ]);
+        written += 160;
+      }
+      return written;
+    };
+    const [wa, wb] = await Promise.all([write(a), write(b)]);
+    await Promise.all([a.app.get(AuditSealer).sealNow(), b.app.get(AuditSealer).sealNow()]);
+    const total = Number(before) + wa + wb;
+    const report = await verify(a);
+    expect(report).toMatchObject({ valid: true, checked: total, head: { seq: total } });
+    expect(await a.sql('SELECT 1 FROM audit_pending')).toHaveLength(0);
+    // Group commit did batch: fewer INSERTs than events.
+    const stats = a.app.get(PgAuditLog).stats;
+    expect(stats.batches).toBeLessThan(stats.events);
+
+    // Exactly one of them sealed; stop it, and the other takes over.
+    const sealers = [a, b].filter((v) => v.app.get(AuditSealer).isSealer);
+    expect(sealers).toHaveLength(1);
+    const survivor = sealers[0] === a ? b : a;
+    await sealers[0].close();
+    open.splice(open.indexOf(sealers[0]), 1);
+    await survivor.app.get(AuditLog).record(sampleEvent());
+    await survivor.app.get(AuditSealer).sealNow();
+    expect(survivor.app.get(AuditSealer).isSealer).toBe(true);
+    expect(await verify(survivor)).toMatchObject({ valid: true, checked: total + 1 });
+  });
+});

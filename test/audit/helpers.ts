@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import type { AuditEventInput } from '../../src/audit/audit-log.js';
+import type { TestApp } from '../helpers/test-app.js';
+
+let counter = 0;
+
+/** A plausible event; `over` replaces any part. */
+export function sampleEvent(over: Partial<AuditEventInput> = {}): AuditEventInput {
+  counter++;
+  return {
+    requestId: `req-${counter}`,
+    actor: { id: '00000000-0000-4000-8000-000000000001', name: 'support-desk', kind: 'service', roles: ['support'] },
+    action: 'customer.read',
+    resource: { type: 'customer', id: '00000000-0000-4000-8000-00000000aaaa' },
+    purpose: 'service_support',
+    reason: `ticket ${counter}`,
+    fields: { revealed: ['fullName', 'email'], masked: ['address'], written: [] },
+    outcome: 'allowed',
+    status: 200,
+    clientIp: '127.0.0.1',
+    ...over,
+  };
+}
+
+/**
+ * Runs SQL as a database superuser would to get around the append-only trigger: in one transaction
+ * with `session_replication_role = replica` (triggers off). Statements only, no parameters.
+ */
+export async function tamper(vault: TestApp, statements: string): Promise<void> {
+  await vault.sql(`BEGIN; SET LOCAL session_replication_role = replica; ${statements}; COMMIT;`);
+}
+
+/** Makes every insert into audit_pending fail, as a full disk or a revoked grant would. */
+export async function breakAuditInserts(vault: TestApp, broken: boolean): Promise<void> {
+  if (broken) {
+    await vault.sql(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'test: audit storage unavailable'; END $$;
+      CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_pending FOR EACH STATEMENT EXECUTE FUNCTION test_fail_audit();`);
+  } else {
+    await vault.sql('DROP TRIGGER IF EXISTS test_fail_audit ON audit_pending');
+  }
+}
+
+/** The compiled CLI as a child process, without blocking this process (its app keeps sealing). */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(process.cwd(), 'dist/src/cli/main.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** The environment a CLI needs to act on a test app's vault (same database, root key, checkpoint file). */
+export function cliEnv(vault: TestApp): Record<string, string> {
+  return {
+    DATABASE_URL: vault.databaseUrl,
+    VAULT_ROOT_KEY: vault.rootKey.toString('base64'),
+    VAULT_DATA_DIR: vault.dataDir,
+    VAULT_AUDIT_CHECKPOINT_FILE: vault.runtime.config.auditCheckpointFile,
+    LOG_LEVEL: 'warn',
+  };
+}
