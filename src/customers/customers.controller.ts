@@ -9,6 +9,7 @@ import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
 import { CustomersService, type CustomerView } from './customers.service.js';
+import { isPlainText } from './validators.js';
 
 const REASON_MAX = 200;
 
@@ -76,6 +77,24 @@ export class CustomersController {
     await this.customers.setContactHold(actor, id, null, trail);
   }
 
+  @Delete(':id')
+  @HttpCode(204)
+  @Audited('customer.erase', 'customer')
+  async erase(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<void> {
+    trail.resource.id = id;
+    this.optionalPurpose(headers, trail);
+    await this.customers.erase(actor, id, trail);
+  }
+
+  @Post(':id/rekey')
+  @HttpCode(200)
+  @Audited('customer.rekey', 'customer')
+  rekey(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; dekVersion: number }> {
+    trail.resource.id = id;
+    this.optionalPurpose(headers, trail);
+    return this.customers.rekey(actor, id, trail);
+  }
+
   /** Reads and searches: X-Access-Purpose is required (400 when missing or unknown). */
   private purpose(headers: Record<string, string | undefined>, trail: AuditTrail): Purpose {
     this.reason(headers, trail);
@@ -96,7 +115,8 @@ export class CustomersController {
   private reason(headers: Record<string, string | undefined>, trail: AuditTrail): void {
     const reason = headers['x-access-reason'];
     if (reason === undefined) return;
-    if (reason.length > REASON_MAX || /[\u0000-\u001f\u007f]/.test(reason)) {
+    // Same rule as stored text: the reason is shown to auditors, so no control or bidi characters.
+    if (reason.length > REASON_MAX || !isPlainText(reason)) {
       throw new VaultError('invalid_input', 'X-Access-Reason is invalid', [{ field: 'X-Access-Reason', problem: `at most ${REASON_MAX} printable characters` }]);
     }
     trail.reason = reason;

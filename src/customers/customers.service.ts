@@ -187,6 +187,73 @@ export class CustomersService {
     });
   }
 
+  /**
+   * Erasure by crypto-shredding (DESIGN §2): the wrapped DEKs are destroyed, every ciphertext and
+   * blind index deleted, and a tombstone keeps the id (reads answer 410), with its event, atomically.
+   */
+  async erase(actor: Actor, id: string, trail: AuditTrail): Promise<void> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'erase');
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await this.load(manager, id, true);
+        const deks = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
+        const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
+        const nulls = CUSTOMER_FIELDS.map((field) => `${FIELD_COLUMNS[field]} = NULL`).join(', ');
+        // externalRef and the hold reason link the tombstone to a person too: cleared as well.
+        await manager.query(
+          `UPDATE customers SET ${nulls}, external_ref = NULL, hold_reason = NULL, hold_since = NULL, hold_by = NULL,
+             consent_marketing = false, consent_third_party = false, erased_at = now(), updated_at = now() WHERE id = $1`,
+          [id],
+        );
+        Object.assign(trail.details, { destroyedDeks: deks.length, deletedBlindIndexes: indexes.length });
+        await this.commitEvent(manager, trail, 204);
+      });
+    } finally {
+      this.keys.forgetDeks(id);
+    }
+  }
+
+  /**
+   * Re-key: a new DEK version, every field re-encrypted under it, the old DEK row destroyed, all in
+   * one transaction (the row lock keeps concurrent writes out).
+   */
+  async rekey(actor: Actor, id: string, trail: AuditTrail): Promise<{ id: string; dekVersion: number }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'manageKeys');
+    try {
+      return await this.dataSource.transaction(async (manager) => {
+        const row = await this.load(manager, id, true);
+        const fields = CUSTOMER_FIELDS.filter((field) => row[FIELD_COLUMNS[field]] !== null);
+        const oldDek = await this.keys.dek(id, dekOf(row));
+        const toVersion = row.dek_version + 1;
+        const { dek, wrapped } = this.keys.newDek(id, toVersion);
+        try {
+          const sets: string[] = [];
+          const params: unknown[] = [id, toVersion];
+          for (const field of fields) {
+            const plaintext = decryptField(oldDek, row[FIELD_COLUMNS[field]] as Buffer, id, field);
+            params.push(encryptField(dek, toVersion, id, field, plaintext));
+            zero(plaintext);
+            sets.push(`${FIELD_COLUMNS[field]} = $${params.length}`);
+          }
+          await manager.query(`UPDATE customers SET ${[...sets, 'dek_version = $2'].join(', ')}, updated_at = now() WHERE id = $1`, params);
+          const destroyed = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
+          await manager.query('INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $2, $3, $4)', [id, toVersion, wrapped.kekVersion, wrapped.wrapped]);
+          Object.assign(trail.details, { fromDekVersion: row.dek_version, toDekVersion: toVersion, kekVersion: wrapped.kekVersion, fields: fields.length, destroyedDeks: destroyed.length });
+          await this.commitEvent(manager, trail, 200);
+          return { id, dekVersion: toVersion };
+        } finally {
+          zero(oldDek);
+          zero(dek);
+        }
+      });
+    } finally {
+      // Drops the old version (and the new one if the transaction rolled back).
+      this.keys.forgetDeks(id);
+    }
+  }
+
   /** The customer row with its current wrapped DEK; 404 unknown, 410 erased. */
   private async load(manager: EntityManager, id: string, forUpdate = false): Promise<CustomerRow> {
     const [row] = (await manager.query(forUpdate ? `${SELECT_WITH_DEK} FOR UPDATE OF c` : SELECT_WITH_DEK, [id])) as CustomerRow[];

@@ -1,4 +1,4 @@
-import { registerDecorator, type ValidationOptions } from 'class-validator';
+import { registerDecorator, ValidateIf, type ValidationOptions } from 'class-validator';
 import { normalizePhone } from '../crypto/index.js';
 
 /**
@@ -70,7 +70,18 @@ export const IsNationalId = rule('isNationalId', 'must be 4 to 32 letters, digit
   return typeof value === 'string' && /^[A-Za-z0-9-]{4,32}$/.test(value);
 });
 
-/** Printable text: no control characters (NUL, bidi overrides and the like are refused). */
-export const IsPlainText = rule('isPlainText', 'must be text without control or bidirectional-override characters', (value) => {
-  return typeof value === 'string' && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufeff]/.test(value);
-});
+/**
+ * Printable text: no control characters (NUL, C1, bidi overrides and isolates, BOM) and no lone
+ * UTF-16 surrogates (`"\ud800"` in JSON: not text, and would be stored as U+FFFD).
+ */
+export function isPlainText(value: unknown): value is string {
+  return typeof value === 'string' && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufeff]/.test(value) && !/[\ud800-\udfff]/u.test(value);
+}
+
+export const IsPlainText = rule('isPlainText', 'must be text without control or bidirectional-override characters', isPlainText);
+
+/**
+ * Optional, but not nullable: `@IsOptional()` also skips validation of `null`, which let
+ * `{"fullName": null}` through and stored an encrypted JSON null. Absent is fine; null is refused.
+ */
+export const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object: object, value: unknown) => value !== undefined);

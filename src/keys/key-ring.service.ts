@@ -210,6 +210,25 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** Whether this process holds the unwrapped KEK of `version`, reloading from the database once if not. */
+  async ensureKek(version: number): Promise<void> {
+    if (!this.keks.has(version)) await this.load();
+    this.kek(version);
+  }
+
+  /**
+   * Rewraps a DEK from its KEK version to `targetVersion` (rotation job): same DEK bytes, so field
+   * ciphertexts and cached DEKs stay valid. Returns the new wrapped bytes.
+   */
+  rewrapDekTo(customerId: string, wrapped: WrappedDek, targetVersion: number): Buffer {
+    const dek = unwrapDek(this.kek(wrapped.kekVersion), wrapped.wrapped, customerId, wrapped.version);
+    try {
+      return wrapDek(this.kek(targetVersion), targetVersion, dek, customerId, wrapped.version);
+    } finally {
+      zero(dek);
+    }
+  }
+
   /** Drops a customer's DEKs from this process's cache (erasure, re-key). */
   forgetDeks(customerId: string): void {
     this.dekCache?.delete(customerId);

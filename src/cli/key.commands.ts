@@ -1,0 +1,91 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import type { Command } from 'commander';
+import { AuditLog } from '../audit/audit-log.js';
+import { shapeError } from '../common/error-response.js';
+import { VaultError } from '../common/vault-error.js';
+import { readKeyFile } from '../config/root-key-source.js';
+import { zero } from '../crypto/index.js';
+import { KeyRotationWorker } from '../keys/key-rotation.worker.js';
+import { KeysService, type KeyOperation } from '../keys/keys.service.js';
+import { operatorTrail } from '../principals/operator.js';
+import { withVaultContext, type CliOutput } from './cli-context.js';
+import { CliError } from './database.commands.js';
+
+/**
+ * `keys:rotate`, `keys:status`, `root:rotate`: the same service as the HTTP API, run by the operator
+ * (audited with actor `cli:<os user>`, status 0). Results are one JSON line on stdout.
+ */
+export function registerKeyCommands(program: Command, out: CliOutput): void {
+  program
+    .command('keys:rotate')
+    .description('new active KEK version; running vault processes rewrap every DEK to it in the background')
+    .option('--wait', 'run the rewrap job in this process until it is done')
+    .action(async (options: { wait?: boolean }) => {
+      await withVaultContext(async (context) => {
+        const worker = context.get(KeyRotationWorker);
+        const keys = context.get(KeysService);
+        const result = await runAudited(context, 'keys.rotate', (op) => keys.rotate(op));
+        out.info(`KEK version ${result.version} is active; rewrap job ${result.jobId}`);
+        if (options.wait) {
+          await worker.drain();
+          out.result(JSON.stringify({ ...result, job: await keys.job(result.jobId) }));
+        } else {
+          await worker.stop();
+          out.result(JSON.stringify(result));
+        }
+      });
+    });
+
+  program
+    .command('keys:status')
+    .description('root key id, KEK versions with state and DEK count, as one JSON line')
+    .action(async () => {
+      await withVaultContext(async (context) => {
+        await context.get(KeyRotationWorker).stop();
+        const status = await runAudited(context, 'keys.status', () => context.get(KeysService).status());
+        out.result(JSON.stringify(status));
+      });
+    });
+
+  program
+    .command('root:rotate')
+    .description('rewrap every KEK and blind-index key under a new root key; restart every vault process with the new key afterwards')
+    .requiredOption('--new-key-file <file>', 'file holding the new root key: base64 of 32 bytes, or 32 raw bytes')
+    .action(async (options: { newKeyFile: string }) => {
+      const newKey = readKeyFile(options.newKeyFile, 'the new root key file');
+      try {
+        await withVaultContext(async (context) => {
+          await context.get(KeyRotationWorker).stop();
+          const result = await runAudited(context, 'keys.root.rotate', (op) => context.get(KeysService).rotateRoot(newKey, op));
+          out.info(`root key ${result.fromRootKeyId} -> ${result.toRootKeyId}: ${result.kekVersions} KEK versions and ${result.indexKeys} index keys rewrapped`);
+          out.info('restart every vault process with the new root key now: the old one opens nothing any more');
+          out.result(JSON.stringify(result));
+        });
+      } finally {
+        zero(newKey);
+      }
+    });
+}
+
+/** One audit event per command, allowed or not (status 0), as the HTTP interceptor does. */
+async function runAudited<T>(context: INestApplicationContext, action: string, fn: (op: KeyOperation) => Promise<T>): Promise<T> {
+  const auditLog = context.get(AuditLog, { strict: false });
+  const trail = operatorTrail(action, 'key');
+  let value: T;
+  try {
+    value = await fn({ trail, okStatus: 0 });
+  } catch (error) {
+    if (!trail.recorded) {
+      trail.recorded = true;
+      const { status } = shapeError(error);
+      await auditLog.record(trail.toEvent(status < 500 ? 'denied' : 'error', 0));
+    }
+    if (error instanceof VaultError) throw new CliError(error.message);
+    throw error;
+  }
+  if (!trail.recorded) {
+    trail.recorded = true;
+    await auditLog.record(trail.toEvent('allowed', 0));
+  }
+  return value;
+}

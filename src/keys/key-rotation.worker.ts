@@ -1,0 +1,254 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { DataSource, type QueryRunner } from 'typeorm';
+import { AuditLog, type AuditActor } from '../audit/audit-log.js';
+import { VAULT_CONFIG, ROOT_LOGGER } from '../config/runtime.js';
+import type { VaultConfig } from '../config/config.js';
+import { DecryptionFailedError, KeyNotFoundError } from '../crypto/index.js';
+import { KeyRing } from './key-ring.service.js';
+
+/** One rotation job runs at a time across every process (session-level, released if the process dies). */
+export const ROTATION_LOCK = 0x6376_6b72; // 'cvkr'
+const POLL_INTERVAL_MS = 1_000;
+/**
+ * Another process may create DEKs under the previous KEK until its key ring refreshes (every
+ * second): a job finishes only after a pass that started this long after the rotation found nothing.
+ */
+const SETTLE_MS = 2_500;
+
+/** The audit actor of background key work: no principal behind it. */
+export const KEY_ROTATION_ACTOR: AuditActor = { id: null, name: 'system:key-rotation', kind: 'service', roles: [] };
+
+interface PendingJob {
+  id: string;
+  target_version: number;
+  state: 'queued' | 'running';
+  last_customer_id: string | null;
+  age_ms: number;
+}
+
+interface DekRow {
+  customer_id: string;
+  version: number;
+  kek_version: number;
+  wrapped_key: Buffer;
+}
+
+/**
+ * Runs KEK rotation jobs: rewraps every DEK not under the job's target version, in batches of
+ * `rotationBatchSize` per transaction (progress and cursor committed with each batch, so a job
+ * resumes where it stopped after a crash). Field ciphertexts are untouched: the DEK bytes stay the
+ * same. Every process polls; `pg_try_advisory_lock` lets one of them work at a time.
+ */
+@Injectable()
+export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestroy {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(KeyRing) private readonly keys: KeyRing,
+    @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    @Inject(ROOT_LOGGER) private readonly log: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.schedule(POLL_INTERVAL_MS);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Stops polling and waits for the batch in progress (its progress is committed or rolled back). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Looks for work now (after a rotation in this process) rather than at the next poll. */
+  poke(): void {
+    if (this.stopped || this.running) return;
+    clearTimeout(this.timer);
+    this.tick();
+  }
+
+  /** Runs pending jobs to completion in this process (CLI `keys:rotate --wait`, benchmarks). */
+  async drain(): Promise<void> {
+    await this.running;
+    await this.runPending();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.tick(), delayMs);
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.runPending()
+      .catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.message : 'unknown' }, 'key rotation worker: will retry'))
+      .finally(() => {
+        this.running = undefined;
+        this.schedule(POLL_INTERVAL_MS);
+      });
+  }
+
+  private async runPending(): Promise<void> {
+    const pending = (await this.dataSource.query(`SELECT 1 FROM key_rotation_jobs WHERE state IN ('queued', 'running') LIMIT 1`)) as unknown[];
+    if (pending.length === 0) return;
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [ROTATION_LOCK])) as { locked: boolean }[];
+      if (!locked) return;
+      try {
+        while (!this.stopped) {
+          const [job] = (await runner.query(
+            `SELECT j.id, j.target_version, j.state, j.last_customer_id, (extract(epoch FROM now() - k.created_at) * 1000)::float8 AS age_ms
+             FROM key_rotation_jobs j JOIN kek_versions k ON k.version = j.target_version
+             WHERE j.state IN ('queued', 'running') ORDER BY j.created_at LIMIT 1`,
+          )) as PendingJob[];
+          if (!job) break;
+          await this.runJob(runner, job);
+        }
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1)', [ROTATION_LOCK]);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async runJob(runner: QueryRunner, job: PendingJob): Promise<void> {
+    try {
+      await this.keys.ensureKek(job.target_version);
+      if (job.state === 'queued') await this.start(runner, job);
+      await this.rewrapAll(runner, job);
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      // Keys that cannot be opened will not open on a retry either; anything else (database) is retried.
+      if (error instanceof DecryptionFailedError || error instanceof KeyNotFoundError) {
+        await this.finish(runner, job, 'failed', `${error.name}: a customer key could not be rewrapped`);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private async start(runner: QueryRunner, job: PendingJob): Promise<void> {
+    await runner.startTransaction();
+    const [{ total }] = (await runner.query('SELECT count(*)::bigint AS total FROM customer_deks WHERE kek_version <> $1', [job.target_version])) as { total: string }[];
+    await runner.query(`UPDATE key_rotation_jobs SET state = 'running', started_at = now(), total = $2 WHERE id = $1 AND state = 'queued'`, [job.id, total]);
+    await this.audit.recordInTransaction(runner.manager, this.event('keys.rotation.start', job, { total: Number(total) }));
+    await runner.commitTransaction();
+    this.log.info({ jobId: job.id, targetVersion: job.target_version, total: Number(total) }, 'key rotation job started');
+  }
+
+  private async rewrapAll(runner: QueryRunner, job: PendingJob): Promise<void> {
+    const target = job.target_version;
+    let cursor = job.last_customer_id;
+    const rotatedAt = Date.now() - job.age_ms;
+    // A pass that started SETTLE_MS after the rotation sees every DEK ever made under an old version.
+    let settledPass = cursor === null && job.age_ms >= SETTLE_MS;
+    while (!this.stopped) {
+      await runner.startTransaction();
+      const rows = (await runner.query(
+        `SELECT customer_id, version, kek_version, wrapped_key FROM customer_deks
+         WHERE kek_version <> $1 AND ($2::uuid IS NULL OR customer_id > $2::uuid)
+         ORDER BY customer_id, version LIMIT $3 FOR UPDATE`,
+        [target, cursor, this.config.rotationBatchSize],
+      )) as DekRow[];
+      if (rows.length === 0) {
+        await runner.commitTransaction();
+        if (settledPass) {
+          await this.finish(runner, job, 'done', null);
+          return;
+        }
+        while (!this.stopped && Date.now() < rotatedAt + SETTLE_MS) await sleep(100);
+        cursor = null;
+        settledPass = true;
+        await runner.query('UPDATE key_rotation_jobs SET last_customer_id = NULL WHERE id = $1', [job.id]);
+        continue;
+      }
+      const ids: string[] = [];
+      const versions: number[] = [];
+      const wrapped: Buffer[] = [];
+      for (const row of rows) {
+        if (row.kek_version !== target) await this.keys.ensureKek(row.kek_version);
+        ids.push(row.customer_id);
+        versions.push(row.version);
+        wrapped.push(this.keys.rewrapDekTo(row.customer_id, { version: row.version, kekVersion: row.kek_version, wrapped: row.wrapped_key }, target));
+      }
+      await runner.query(
+        `UPDATE customer_deks d SET kek_version = $1, wrapped_key = v.w
+         FROM unnest($2::uuid[], $3::int[], $4::bytea[]) AS v(id, ver, w)
+         WHERE d.customer_id = v.id AND d.version = v.ver`,
+        [target, ids, versions, wrapped],
+      );
+      cursor = ids[ids.length - 1];
+      const progressed = (await runner.query(
+        `UPDATE key_rotation_jobs SET done = done + $2, total = GREATEST(total, done + $2), last_customer_id = $3
+         WHERE id = $1 AND state = 'running' RETURNING id`,
+        [job.id, rows.length, cursor],
+      )) as unknown;
+      if (affected(progressed) === 0) {
+        // Superseded by a newer rotation meanwhile: its job takes over.
+        await runner.rollbackTransaction();
+        return;
+      }
+      await runner.commitTransaction();
+      if (this.config.rotationBatchPauseMs > 0) await sleep(this.config.rotationBatchPauseMs);
+    }
+  }
+
+  private async finish(runner: QueryRunner, job: PendingJob, state: 'done' | 'failed', error: string | null): Promise<void> {
+    await runner.startTransaction();
+    const rows = (await runner.query(
+      `UPDATE key_rotation_jobs SET state = $2, error = $3, finished_at = now(), total = GREATEST(total, done)
+       WHERE id = $1 AND state IN ('queued', 'running') RETURNING total, done`,
+      [job.id, state, error],
+    )) as unknown;
+    const [row] = rowsOf<{ total: string; done: string }>(rows);
+    if (row) {
+      await this.audit.recordInTransaction(runner.manager, this.event(state === 'done' ? 'keys.rotation.finish' : 'keys.rotation.fail', job, { total: Number(row.total), done: Number(row.done) }));
+    }
+    await runner.commitTransaction();
+    this.log.info({ jobId: job.id, targetVersion: job.target_version, state }, 'key rotation job finished');
+  }
+
+  private event(action: string, job: PendingJob, details: Record<string, number>) {
+    return {
+      requestId: randomUUID(),
+      actor: KEY_ROTATION_ACTOR,
+      action,
+      resource: { type: 'key', id: String(job.target_version) },
+      purpose: null,
+      reason: null,
+      fields: { revealed: [], masked: [], written: [] },
+      outcome: 'allowed' as const,
+      status: 0,
+      clientIp: null,
+      details: { jobId: job.id, targetVersion: job.target_version, ...details },
+    };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** UPDATE ... RETURNING through a QueryRunner answers `[rows, count]` (TypeORM's postgres driver). */
+function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return result as T[];
+}
+
+function affected(result: unknown): number {
+  return rowsOf<unknown>(result).length;
+}

@@ -1,0 +1,206 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditLog } from '../audit/audit-log.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { VaultError } from '../common/vault-error.js';
+import { generateKey, LocalRootKeyProvider, zero, type RootWrapTarget } from '../crypto/index.js';
+import { returningRows } from '../database/query.js';
+import { KeyRing } from './key-ring.service.js';
+import { KeyRotationWorker } from './key-rotation.worker.js';
+
+/** Serialises KEK rotations, retirements and root rotations across processes (transaction-scoped). */
+export const KEY_ADMIN_LOCK = 0x6376_6b61; // 'cvka'
+
+export interface KekVersionStatus {
+  version: number;
+  state: 'active' | 'decrypt_only' | 'retired';
+  dekCount: number;
+  createdAt: string;
+}
+
+export interface KeyStatus {
+  rootKeyId: string;
+  activeKekVersion: number;
+  kekVersions: KekVersionStatus[];
+}
+
+export interface RotationJobView {
+  id: string;
+  targetVersion: number;
+  state: 'queued' | 'running' | 'done' | 'failed';
+  total: number;
+  done: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+/** What an operation needs to audit itself: the trail, and the status to record on success. */
+export interface KeyOperation {
+  trail: AuditTrail;
+  okStatus: number;
+}
+
+/**
+ * Key lifecycle (DESIGN §4 key rows): KEK rotation (the rewrap itself runs in KeyRotationWorker),
+ * retirement, status, root key rotation. Authorisation is the caller's (controller or CLI); each
+ * write commits together with its audit event. Events carry versions and counts, never key bytes.
+ */
+@Injectable()
+export class KeysService {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(KeyRing) private readonly keys: KeyRing,
+    @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(KeyRotationWorker) private readonly worker: KeyRotationWorker,
+  ) {}
+
+  /** A new active KEK version (the previous one becomes decrypt_only) and a queued rewrap job. */
+  async rotate(op: KeyOperation): Promise<{ jobId: string; version: number }> {
+    const kek = generateKey();
+    const jobId = randomUUID();
+    let version = 0;
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+        const [row] = (await manager.query(
+          `SELECT COALESCE(max(version), 0) + 1 AS next, max(version) FILTER (WHERE state = 'active') AS previous FROM kek_versions`,
+        )) as { next: number; previous: number | null }[];
+        version = row.next;
+        const wrapped = await this.keys.provider.wrap(kek, { kind: 'kek', version });
+        await manager.query(`UPDATE kek_versions SET state = 'decrypt_only' WHERE state = 'active'`);
+        await manager.query(`INSERT INTO kek_versions (version, state, wrapped_key, root_key_id) VALUES ($1, 'active', $2, $3)`, [version, wrapped, this.keys.rootKeyId]);
+        // An unfinished job towards an older version is subsumed by this one.
+        const superseded = await returningRows<{ id: string }>(
+          manager,
+          `UPDATE key_rotation_jobs SET state = 'failed', error = $1, finished_at = now() WHERE state IN ('queued', 'running') RETURNING id`,
+          [`superseded by the rotation to version ${version}`],
+        );
+        await manager.query(`INSERT INTO key_rotation_jobs (id, target_version, state) VALUES ($1, $2, 'queued')`, [jobId, version]);
+        op.trail.resource.id = String(version);
+        Object.assign(op.trail.details, { jobId, fromKekVersion: row.previous, toKekVersion: version, supersededJobs: superseded.length });
+        await this.commitEvent(manager, op);
+      });
+    } finally {
+      zero(kek);
+    }
+    await this.keys.load();
+    this.worker.poke();
+    return { jobId, version };
+  }
+
+  async status(): Promise<KeyStatus> {
+    const rows = (await this.dataSource.query(
+      `SELECT k.version, k.state, k.created_at, (SELECT count(*) FROM customer_deks d WHERE d.kek_version = k.version) AS dek_count
+       FROM kek_versions k ORDER BY k.version`,
+    )) as { version: number; state: KekVersionStatus['state']; created_at: Date; dek_count: string }[];
+    return {
+      rootKeyId: this.keys.rootKeyId,
+      activeKekVersion: rows.find((row) => row.state === 'active')?.version ?? 0,
+      kekVersions: rows.map((row) => ({ version: row.version, state: row.state, dekCount: Number(row.dek_count), createdAt: row.created_at.toISOString() })),
+    };
+  }
+
+  async job(id: string): Promise<RotationJobView> {
+    const [row] = (await this.dataSource.query('SELECT * FROM key_rotation_jobs WHERE id = $1', [id])) as JobRow[];
+    if (!row) throw new VaultError('not_found', 'no such key rotation job');
+    return jobView(row);
+  }
+
+  /** Destroys a KEK version's wrapped key; only when no DEK is wrapped under it and it is not active. */
+  async retire(version: number, op: KeyOperation): Promise<{ version: number; state: 'retired' }> {
+    op.trail.resource.id = String(version);
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+      // FOR UPDATE also holds back a DEK insert referencing this version until we commit (see the trigger).
+      const [row] = (await manager.query('SELECT state FROM kek_versions WHERE version = $1 FOR UPDATE', [version])) as { state: string }[];
+      if (!row) throw new VaultError('not_found', 'no such KEK version');
+      if (row.state === 'active') throw new VaultError('conflict', 'the active KEK version cannot be retired: rotate first');
+      if (row.state === 'retired') throw new VaultError('conflict', 'this KEK version is already retired');
+      const [{ count }] = (await manager.query('SELECT count(*)::bigint AS count FROM customer_deks WHERE kek_version = $1', [version])) as { count: string }[];
+      if (Number(count) > 0) {
+        op.trail.details.remainingDeks = Number(count);
+        throw new VaultError('conflict', `${count} customer keys are still wrapped under this KEK version`, [{ field: 'version', problem: 'customer keys remain under it; wait for the rotation job' }]);
+      }
+      await manager.query(`UPDATE kek_versions SET state = 'retired', wrapped_key = NULL, retired_at = now() WHERE version = $1`, [version]);
+      op.trail.details.retiredKekVersion = version;
+      await this.commitEvent(manager, op);
+    });
+    await this.keys.load();
+    return { version, state: 'retired' };
+  }
+
+  /**
+   * Rewraps every KEK and blind-index key under `newRootKey`, in one transaction. Afterwards the old
+   * root key opens nothing in the database; every process must be restarted with the new key.
+   */
+  async rotateRoot(newRootKey: Buffer, op: KeyOperation): Promise<{ fromRootKeyId: string; toRootKeyId: string; kekVersions: number; indexKeys: number }> {
+    const next = new LocalRootKeyProvider(newRootKey);
+    try {
+      const from = this.keys.rootKeyId;
+      if (next.keyId === from) throw new VaultError('invalid_input', 'the new root key is the one in use', [{ field: 'newKeyFile', problem: 'must hold a different key' }]);
+      op.trail.resource.id = next.keyId;
+      return await this.dataSource.transaction(async (manager) => {
+        await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+        const keks = (await manager.query(`SELECT version, wrapped_key FROM kek_versions WHERE state <> 'retired' ORDER BY version FOR UPDATE`)) as { version: number; wrapped_key: Buffer }[];
+        for (const row of keks) {
+          const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'kek', version: row.version });
+          await manager.query('UPDATE kek_versions SET wrapped_key = $2, root_key_id = $3 WHERE version = $1', [row.version, wrapped, next.keyId]);
+        }
+        await manager.query('UPDATE kek_versions SET root_key_id = $1 WHERE state = $2', [next.keyId, 'retired']);
+        const indexKeys = (await manager.query('SELECT field, version, wrapped_key FROM blind_index_keys ORDER BY field, version FOR UPDATE')) as { field: string; version: number; wrapped_key: Buffer }[];
+        for (const row of indexKeys) {
+          const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'blind_index', field: row.field, version: row.version });
+          await manager.query('UPDATE blind_index_keys SET wrapped_key = $3, root_key_id = $4 WHERE field = $1 AND version = $2', [row.field, row.version, wrapped, next.keyId]);
+        }
+        const result = { fromRootKeyId: from, toRootKeyId: next.keyId, kekVersions: keks.length, indexKeys: indexKeys.length };
+        Object.assign(op.trail.details, result);
+        await this.commitEvent(manager, op);
+        return result;
+      });
+    } finally {
+      await next.close();
+    }
+  }
+
+  private async rewrapRoot(next: LocalRootKeyProvider, wrapped: Buffer, target: RootWrapTarget): Promise<Buffer> {
+    const key = await this.keys.provider.unwrap(wrapped, target);
+    try {
+      return await next.wrap(key, target);
+    } finally {
+      zero(key);
+    }
+  }
+
+  private async commitEvent(manager: EntityManager, op: KeyOperation): Promise<void> {
+    await this.audit.recordInTransaction(manager, op.trail.toEvent('allowed', op.okStatus));
+    op.trail.recorded = true;
+  }
+}
+
+export interface JobRow {
+  id: string;
+  target_version: number;
+  state: RotationJobView['state'];
+  total: string;
+  done: string;
+  last_customer_id: string | null;
+  error: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export function jobView(row: JobRow): RotationJobView {
+  return {
+    id: row.id,
+    targetVersion: row.target_version,
+    state: row.state,
+    total: Number(row.total),
+    done: Number(row.done),
+    startedAt: row.started_at?.toISOString() ?? null,
+    finishedAt: row.finished_at?.toISOString() ?? null,
+    error: row.error,
+  };
+}
