@@ -133,10 +133,16 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
     expect(longReason.body.error.details[0].field).toBe('X-Access-Reason');
   });
 
-  it('401 without a token or with a bad one', async () => {
+  it('401 without a token or with a bad one, and the customer\'s access report shows the attempts', async () => {
     await vault.http().get(`/v1/customers/${aliceId}`).set('X-Access-Purpose', 'service_support').expect(401);
     await get(aliceId, 'cv_' + 'A'.repeat(43), 'service_support').expect(401);
     await get(aliceId, 'not-a-token', 'service_support').expect(401);
+    const report = await vault.http().get(`/v1/customers/${aliceId}/access-report`).set('Authorization', `Bearer ${await tokenFor('security')}`).expect(200);
+    const failed = report.body.events.filter((e: { action: string }) => e.action === 'auth.failed');
+    expect(failed).toHaveLength(3);
+    expect(failed[0]).toMatchObject({ outcome: 'denied', status: 401, resource: { type: 'customer', id: aliceId } });
+    const allowedRead = report.body.events.find((e: { action: string; outcome: string }) => e.action === 'customer.read' && e.outcome === 'allowed');
+    expect(allowedRead.fields.revealed.length + allowedRead.fields.masked.length).toBeGreaterThan(0);
   });
 
   it('?fields= narrows the answer; a field beyond the policy is 403; an unknown name is 400', async () => {

@@ -51,3 +51,15 @@ declare module 'express-serve-static-core' {
 export function clientIpOf(req: Request): string | null {
   return req.socket.remoteAddress ?? null;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The resource a request names, for events recorded before a route's own trail exists (failed
+ * authentication, rate limits): a denied event names the customer when the request did (DESIGN §5).
+ */
+export function resourceOfRequest(req: Request): { type: string; id: string | null } {
+  const id = (req.params as Record<string, string | undefined> | undefined)?.id;
+  if (typeof id === 'string' && UUID.test(id) && req.path.startsWith('/v1/customers/')) return { type: 'customer', id: id.toLowerCase() };
+  return { type: 'request', id: null };
+}

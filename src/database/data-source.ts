@@ -28,8 +28,9 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     extra: {
       application_name: options.applicationName ?? 'customer-vault',
       connectionTimeoutMillis: 5_000,
-      // Bounded waits: a stuck database must turn into errors (503), not hung requests.
-      query_timeout: 30_000,
+      // Bounded waits: a stuck database must turn into errors (503), not hung requests. Server-side
+      // (statement_timeout), not node-postgres' query_timeout, which keeps large results alive.
+      statement_timeout: 30_000,
     },
   });
 }

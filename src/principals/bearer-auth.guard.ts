@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { Actor } from '../access/vocabulary.js';
 import { AuditLog } from '../audit/audit-log.js';
-import { clientIpOf } from '../audit/audit-trail.js';
+import { clientIpOf, resourceOfRequest } from '../audit/audit-trail.js';
 import { describeUnexpected } from '../common/error-response.js';
 import { RateLimiter } from '../common/rate-limiter.js';
 import { routeOf } from '../common/request-context.js';
@@ -80,7 +80,7 @@ export class BearerAuthGuard implements CanActivate {
       requestId: req.id,
       actor: actor === null ? { id: null, name: 'anonymous', kind: 'anonymous', roles: [] } : { id: actor.id, name: actor.name, kind: actor.kind, roles: [...actor.roles] },
       action: limit === 'principal' ? 'request.rate_limited' : 'auth.rate_limited',
-      resource: { type: 'request', id: null },
+      resource: resourceOfRequest(req),
       purpose: null,
       reason: null,
       fields: { revealed: [], masked: [], written: [] },
@@ -100,7 +100,7 @@ export class BearerAuthGuard implements CanActivate {
       requestId: req.id,
       actor: { id: null, name: 'anonymous', kind: 'anonymous', roles: [] },
       action: 'auth.failed',
-      resource: { type: 'request', id: null },
+      resource: resourceOfRequest(req),
       purpose: null,
       reason: null,
       fields: { revealed: [], masked: [], written: [] },
