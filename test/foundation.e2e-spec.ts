@@ -1,8 +1,10 @@
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Public } from '../src/principals/public.decorator.js';
 import { setDatabaseReachable, startTestApp, type TestApp } from './helpers/test-app.js';
 
 /** A route that fails the way a bug would: an unexpected error whose message holds a secret. */
+@Public()
 @Controller('test-only')
 class ExplodingController {
   @Get('explode')

@@ -2,10 +2,12 @@ import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { VaultError } from '../common/vault-error.js';
+import { Public } from '../principals/public.decorator.js';
 import { MetricsService } from './metrics.service.js';
 import { ReadinessService } from './readiness.service.js';
 
 @ApiTags('health')
+@Public()
 @Controller()
 export class HealthController {
   constructor(
