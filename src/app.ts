@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { AppModule } from './app.module.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { answerClientErrors } from './common/client-errors.js';
 import { jsonBody } from './common/json-body.js';
 import { PinoNestLogger } from './common/logger.js';
 import { requestContext, routeOf } from './common/request-context.js';
@@ -23,6 +24,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
     abortOnError: false,
     logger: new PinoNestLogger(runtime.log.child({ component: 'nest' })),
   });
+  answerClientErrors(app.getHttpServer(), runtime.log);
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');

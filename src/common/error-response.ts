@@ -26,6 +26,31 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   return typeof error === 'object' && error !== null && typeof (error as BodyParserError).type === 'string' && typeof (error as BodyParserError).status === 'number';
 }
 
+/** SQLSTATEs that mean "the database is not there right now", not "the request was wrong". */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300|53400)$/;
+/** Socket-level failures of the driver (server down, connection cut, DNS). */
+const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * node-postgres reports a dropped or refused connection with plain Errors (no code), and PostgreSQL
+ * refuses a database closed to connections with the generic 55000: matched on their fixed wording
+ * (never copied out).
+ */
+const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable|not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)|Client was closed/i;
+
+/**
+ * Whether an error means the database cannot be reached (or just dropped the connection): such
+ * errors answer 503 service_unavailable, like /readyz, instead of 500. TypeORM wraps driver errors
+ * (QueryFailedError copies `code`; `driverError` holds the original), so both are inspected.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const { code, message, driverError, cause } = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true;
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  if (error instanceof AggregateError && error.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable(driverError, depth + 1) || isDatabaseUnavailable(cause, depth + 1);
+}
+
 /** Turns any thrown value into the DESIGN error shape. Never copies an unknown error's message out. */
 export function shapeError(error: unknown): Shaped {
   if (error instanceof VaultError) {
@@ -41,10 +66,12 @@ export function shapeError(error: unknown): Shaped {
   }
   if (isBodyParserError(error)) {
     if (error.type === 'entity.too.large') return { status: 413, ...STATUS_ERROR[413] };
+    if (error.type === 'entity.verify.failed') return { status: 400, code: 'invalid_input', message: 'request body is not valid UTF-8' };
     if (error.type === 'entity.parse.failed') return { status: 400, code: 'invalid_input', message: 'request body is not valid JSON' };
     if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') return { status: 415, code: 'unsupported_media_type', message: 'request body must be UTF-8 JSON' };
     if (error.status >= 400 && error.status < 500) return { status: 400, code: 'invalid_input', message: 'request body could not be read' };
   }
+  if (isDatabaseUnavailable(error)) return { status: 503, code: 'service_unavailable', message: 'the service is temporarily unavailable' };
   return { status: 500, code: 'internal', message: 'internal error' };
 }
 

@@ -30,6 +30,15 @@ export interface VaultConfig {
   auditCheckpointEvery: number;
   auditCheckpointIntervalMs: number;
   auditSealIntervalMs: number;
+  /** DEKs rewrapped per transaction by the KEK rotation job. */
+  rotationBatchSize: number;
+  /** Pause between rotation batches (lets traffic through; tests use it to slow a job down). */
+  rotationBatchPauseMs: number;
+  /** Requests per principal per rate window (0: no limit). Per process. */
+  rateLimitPerWindow: number;
+  /** Failed authentications per client address per rate window before it is refused outright (0: no limit). */
+  authFailureLimitPerWindow: number;
+  rateLimitWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +138,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     auditCheckpointEvery: read.int('VAULT_AUDIT_CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     auditCheckpointIntervalMs: read.int('VAULT_AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 100, 86_400_000),
     auditSealIntervalMs: read.int('VAULT_AUDIT_SEAL_INTERVAL_MS', 50, 5, 10_000),
+    rotationBatchSize: read.int('VAULT_ROTATION_BATCH_SIZE', 1000, 1, 100_000),
+    rotationBatchPauseMs: read.int('VAULT_ROTATION_BATCH_PAUSE_MS', 0, 0, 60_000),
+    rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
+    rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
   };
 
   if (nodeEnv === 'production') {

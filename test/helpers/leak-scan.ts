@@ -20,13 +20,14 @@ export async function findLeaks(vault: TestApp, needles: string[], extraTexts: R
   );
   for (const { table_name: table, column_name: column, data_type: type } of columns) {
     const expression = type === 'bytea' ? `encode("${column}", 'escape')` : `"${column}"::text`;
-    for (const needle of needles) {
-      const [{ hits }] = await vault.sql<{ hits: number }>(
-        `SELECT count(*)::int AS hits FROM "${table}" WHERE strpos(lower(${expression}), lower($1)) > 0`,
-        [needle],
-      );
-      if (hits > 0) leaks.push({ where: `${table}.${column}`, needle });
-    }
+    if (needles.length === 0) continue;
+    // One query per column for all needles (suites scan hundreds of needles).
+    const found = await vault.sql<{ needle: string }>(
+      `SELECT n.needle FROM unnest($1::text[]) AS n(needle)
+       WHERE EXISTS (SELECT 1 FROM "${table}" WHERE strpos(lower(${expression}), lower(n.needle)) > 0)`,
+      [needles],
+    );
+    for (const { needle } of found) leaks.push({ where: `${table}.${column}`, needle });
   }
   const texts: Record<string, string> = { logs: vault.logs.text(), ...extraTexts };
   for (const [where, text] of Object.entries(texts)) {
