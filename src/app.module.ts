@@ -1,8 +1,13 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { AccessModule } from './access/access.module.js';
+import { AuditModule } from './audit/audit.module.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { CoreModule } from './core.module.js';
+import { CustomersModule } from './customers/customers.module.js';
 import { HealthModule } from './health/health.module.js';
 import type { MetricsService } from './health/metrics.service.js';
+import { KeysModule } from './keys/keys.module.js';
+import { PrincipalsModule } from './principals/principals.module.js';
 
 @Module({})
 export class AppModule {
@@ -10,7 +15,16 @@ export class AppModule {
   static forRoot(runtime: VaultRuntime, metrics: MetricsService, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(runtime, metrics), HealthModule, ...extraModules],
+      imports: [
+        CoreModule.forRoot(runtime, metrics),
+        HealthModule,
+        AccessModule,
+        AuditModule,
+        PrincipalsModule,
+        KeysModule,
+        CustomersModule,
+        ...extraModules,
+      ],
     };
   }
 }
