@@ -1,0 +1,174 @@
+/**
+ * The systems under test: the vault (`node dist/src/main.js`, as deployed: NODE_ENV=production,
+ * DATABASE_URL, explicit root key) and the plaintext baseline, each its own process on its own
+ * database of one PostgreSQL server; principals made with the vault's CLI; seeding through HTTP.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { customer, email } from './data.js';
+import type { BenchServer } from './database.js';
+import { freePort, NodeChild, runNode, waitForHttp } from './procs.js';
+
+/** The repository root (this file runs as dist/bench/lib/stack.js). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const DIST = path.join(ROOT, 'dist');
+export const VAULT_MAIN = path.join(DIST, 'src', 'main.js');
+export const VAULT_CLI = path.join(DIST, 'src', 'cli', 'main.js');
+export const BASELINE_MAIN = path.join(DIST, 'bench', 'baseline', 'main.js');
+export const LOAD_WORKER = path.join(DIST, 'bench', 'load.js');
+
+export type Role = 'ingest' | 'billing' | 'support' | 'security' | 'admin';
+export type Tokens = Partial<Record<Role, string>>;
+
+/** Variables the benchmark sets itself; anything else VAULT_* in the caller's environment passes through. */
+const OWNED = ['NODE_ENV', 'DATABASE_URL', 'VAULT_ROOT_KEY', 'VAULT_ROOT_KEY_FILE', 'VAULT_DATA_DIR', 'VAULT_AUDIT_CHECKPOINT_FILE', 'VAULT_EMBEDDED_PG_PORT', 'PORT', 'HOST', 'LOG_LEVEL'];
+
+export function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of OWNED) delete env[name];
+  return env;
+}
+
+/** VAULT_* tuning the caller passed through (recorded with the results). */
+export function passedThroughVaultEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('VAULT_') && !OWNED.includes(name) && value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+export interface Seeded {
+  ids: string[];
+  emails: string[];
+  seconds: number;
+}
+
+export class Stack {
+  vault?: NodeChild;
+  baseline?: NodeChild;
+  vaultUrl = '';
+  baselineUrl = '';
+  vaultDbUrl = '';
+  baselineDbUrl = '';
+  readonly rootKey = randomBytes(32).toString('base64');
+  tokens: Tokens = {};
+  private vaultEnv: NodeJS.ProcessEnv = {};
+
+  constructor(
+    readonly server: BenchServer,
+    private readonly tmp: string,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  async startVault(): Promise<void> {
+    this.vaultDbUrl = await this.server.createDatabase('cv_bench_vault');
+    const dataDir = path.join(this.tmp, 'vault');
+    mkdirSync(dataDir, { recursive: true });
+    const port = await freePort();
+    this.vaultEnv = {
+      ...baseEnv(),
+      NODE_ENV: 'production',
+      DATABASE_URL: this.vaultDbUrl,
+      VAULT_ROOT_KEY: this.rootKey,
+      VAULT_DATA_DIR: dataDir,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+    };
+    this.vaultUrl = `http://127.0.0.1:${port}`;
+    this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv);
+    const ms = await waitForHttp(`${this.vaultUrl}/readyz`, this.vault, 120_000);
+    this.log(`vault ready on ${this.vaultUrl} (pid ${this.vault.pid}) in ${(ms / 1000).toFixed(1)} s`);
+  }
+
+  async startBaseline(): Promise<void> {
+    this.baselineDbUrl = await this.server.createDatabase('cv_bench_baseline');
+    const port = await freePort();
+    this.baselineUrl = `http://127.0.0.1:${port}`;
+    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' });
+    const ms = await waitForHttp(`${this.baselineUrl}/readyz`, this.baseline, 60_000);
+    this.log(`baseline ready on ${this.baselineUrl} (pid ${this.baseline.pid}) in ${(ms / 1000).toFixed(1)} s`);
+  }
+
+  /** One principal per role through the CLI (`principal:create`; the token is the last stdout line). */
+  async createPrincipals(roles: Role[]): Promise<void> {
+    const started = Date.now();
+    const suffix = randomBytes(3).toString('hex');
+    await Promise.all(
+      roles.map(async (role) => {
+        const kind = role === 'security' || role === 'admin' ? 'staff' : 'service';
+        const { code, stdout, stderr } = await runNode(VAULT_CLI, ['principal:create', '--name', `bench-${role}-${suffix}`, '--kind', kind, '--roles', role], this.vaultEnv, 120_000);
+        const token = stdout.trim().split('\n').at(-1)?.trim() ?? '';
+        if (code !== 0 || !/^cv_[A-Za-z0-9_-]{43}$/.test(token)) throw new Error(`principal:create --roles ${role} failed (exit ${String(code)}):\n${stderr.slice(-2000)}`);
+        this.tokens[role] = token;
+      }),
+    );
+    this.log(`principals ${roles.join(', ')} created with the CLI in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+
+  bearer(role: Role): Record<string, string> {
+    const token = this.tokens[role];
+    if (token === undefined) throw new Error(`no ${role} principal`);
+    return { authorization: `Bearer ${token}` };
+  }
+
+  /** Creates `count` customers through POST /v1/customers with bounded concurrency; keeps ids in order. */
+  async seed(target: 'vault' | 'baseline', count: number, concurrency: number, headers: Record<string, string>): Promise<Seeded> {
+    const base = target === 'vault' ? this.vaultUrl : this.baselineUrl;
+    const ids: string[] = new Array<string>(count);
+    const started = Date.now();
+    let next = 0;
+    let lastReport = started;
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++;
+        const body = JSON.stringify(customer('seed', i));
+        let attempt = 0;
+        for (;;) {
+          let response: Response;
+          try {
+            response = await fetch(`${base}/v1/customers`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(30_000) });
+          } catch (error) {
+            const child = target === 'vault' ? this.vault : this.baseline;
+            if (child && !child.running) throw new Error(`the ${target} exited while seeding:\n${child.output()}`);
+            const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+            if (attempt++ < 3) {
+              this.log(`  seeding ${target}: customer ${i}: ${cause}; retrying`);
+              await sleep(500);
+              continue;
+            }
+            throw new Error(`seeding ${target}: customer ${i}: ${cause}`);
+          }
+          const text = await response.text();
+          if (response.status === 201) {
+            ids[i] = (JSON.parse(text) as { id: string }).id;
+            break;
+          }
+          // A 503 (audit log momentarily unavailable) is retried a little; anything else is a bug.
+          if (response.status === 503 && attempt++ < 3) {
+            await sleep(200);
+            continue;
+          }
+          throw new Error(`seeding ${target}: customer ${i} got ${response.status}: ${text.slice(0, 300)}`);
+        }
+        if (Date.now() - lastReport > 10_000) {
+          lastReport = Date.now();
+          this.log(`  seeding ${target}: ${i + 1}/${count}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    const seconds = (Date.now() - started) / 1000;
+    this.log(`seeded ${count} customers into the ${target} in ${seconds.toFixed(1)} s (${Math.round(count / seconds)}/s at concurrency ${concurrency})`);
+    return { ids, emails: Array.from({ length: count }, (_, i) => email('seed', i)), seconds };
+  }
+
+  /** Stops both servers (SIGTERM, then SIGKILL after the timeout). */
+  async stop(): Promise<void> {
+    await Promise.all([this.vault?.stop(20_000), this.baseline?.stop(10_000)]);
+  }
+}
