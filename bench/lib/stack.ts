@@ -134,14 +134,14 @@ export class Stack {
             response = await fetch(`${base}/v1/customers`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(30_000) });
           } catch (error) {
             const child = target === 'vault' ? this.vault : this.baseline;
-            if (child && !child.running) throw new Error(`the ${target} exited while seeding:\n${child.output()}`);
+            if (child && !child.running) throw new Error(`the ${target} exited while seeding:\n${child.output()}`, { cause: error });
             const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
             if (attempt++ < 3) {
               this.log(`  seeding ${target}: customer ${i}: ${cause}; retrying`);
               await sleep(500);
               continue;
             }
-            throw new Error(`seeding ${target}: customer ${i}: ${cause}`);
+            throw new Error(`seeding ${target}: customer ${i}: ${cause}`, { cause: error });
           }
           const text = await response.text();
           if (response.status === 201) {

@@ -200,7 +200,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     const last = this.last;
     if (!client || !last) throw new Error('sealer not connected');
     let checkpoint: Checkpoint | undefined;
-    let count = 0;
+    let count: number;
     await client.query('BEGIN');
     try {
       const head = await client.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');

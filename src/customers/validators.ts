@@ -75,6 +75,8 @@ export const IsNationalId = rule('isNationalId', 'must be 4 to 32 letters, digit
  * UTF-16 surrogates (`"\ud800"` in JSON: not text, and would be stored as U+FFFD).
  */
 export function isPlainText(value: unknown): value is string {
+  // Control characters are exactly what this rule refuses.
+  // eslint-disable-next-line no-control-regex
   return typeof value === 'string' && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ufeff]/.test(value) && !/[\ud800-\udfff]/u.test(value);
 }
 

@@ -93,7 +93,7 @@ describe('hostile input through the HTTP API', () => {
         const text = Buffer.concat(chunks).toString('latin1');
         const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
         const bodyText = text.slice(text.indexOf('\r\n\r\n') + 4);
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = JSON.parse(bodyText);
         } catch {
@@ -369,6 +369,7 @@ describe('hostile input through the HTTP API', () => {
     const before = await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM customers');
     for (const [i, payload] of SQL_AND_SHELL.entries()) {
       const m = marker();
+      // eslint-disable-next-line no-control-regex -- strips control characters on purpose
       const text = payload(m).replace(/[\u0000-\u001f]/g, '');
       const body = {
         externalRef: `EXT-${i}-${text}`.slice(0, 128),
