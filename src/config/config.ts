@@ -140,7 +140,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     auditSealIntervalMs: read.int('VAULT_AUDIT_SEAL_INTERVAL_MS', 50, 5, 10_000),
     rotationBatchSize: read.int('VAULT_ROTATION_BATCH_SIZE', 1000, 1, 100_000),
     rotationBatchPauseMs: read.int('VAULT_ROTATION_BATCH_PAUSE_MS', 0, 0, 60_000),
-    rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 60_000, 0, 10_000_000),
     authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
   };
