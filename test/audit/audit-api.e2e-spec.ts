@@ -54,6 +54,8 @@ describe('audit API for security staff (HTTP)', () => {
       ['customer.create', 'allowed', ingest.id],
       ['customer.read', 'allowed', support.id],
       ['customer.read', 'denied', billing.id],
+      // the bad-token request named Alice in its URL: its failed authentication is about her too
+      ['auth.failed', 'denied', null],
     ]);
     expect(events.every((e) => e.resource.type === 'customer' && e.resource.id === alice)).toBe(true);
     expect(events[1]).toMatchObject({ purpose: 'service_support', reason: 'TICKET-42', status: 200, fields: { revealed: expect.arrayContaining(['fullName', 'email']) } });
@@ -133,6 +135,7 @@ describe('audit API for security staff (HTTP)', () => {
       ['customer.create', 'allowed'],
       ['customer.read', 'allowed'],
       ['customer.read', 'denied'],
+      ['auth.failed', 'denied'],
       ['audit.access_report', 'denied'],
     ]);
     const again = (await as(security, `/v1/customers/${alice}/access-report`).expect(200)).body as Page;
