@@ -67,7 +67,7 @@ export function aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertextAndTag
 // Nonces: 24 random bytes from node:crypto. One randomFillSync call costs ~4 µs whatever the size
 // up to a few KiB, more than the whole 64-byte encryption, so nonces are cut from a pool refilled
 // by randomFillSync every 256 nonces. Each pool byte is handed out once; nonces are public, so the
-// pool holds nothing secret. (libsodium-wrappers' randombytes_buf is ~65 µs a call: never used.)
+// pool holds nothing secret. (libsodium-wrappers' own random-bytes call costs ~65 µs: never used.)
 // ---------------------------------------------------------------------------------------------
 const NONCE_POOL = Buffer.allocUnsafeSlow(NONCE_BYTES * 256);
 let noncePoolOffset = NONCE_POOL.length;
