@@ -10,7 +10,6 @@
 import { NestFactory } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -29,6 +28,7 @@ import { createRootLogger } from '../src/common/logger.js';
 import { loadConfig } from '../src/config/config.js';
 import { EmbeddedDatabase } from '../src/database/embedded-database.js';
 import { MetricsService } from '../src/health/metrics.service.js';
+import { freePort } from './lib/procs.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -39,16 +39,6 @@ const CONCURRENCY = Number(arg('--concurrency', '64'));
 const SECONDS = Number(arg('--seconds', '5'));
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 function sample(i: number): AuditEventInput {
   return {

@@ -10,7 +10,6 @@
 import { NestFactory } from '@nestjs/core';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
@@ -25,6 +24,7 @@ import { KeyRing } from '../src/keys/key-ring.service.js';
 import { KeyRotationWorker } from '../src/keys/key-rotation.worker.js';
 import { KeysService } from '../src/keys/keys.service.js';
 import { operatorTrail } from '../src/principals/operator.js';
+import { freePort } from './lib/procs.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -33,16 +33,6 @@ function arg(name: string, fallback: string): string {
 const DEKS = Number(arg('--deks', '1000000'));
 const BATCH = arg('--batch', '1000');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'cv-bench-rotation-'));

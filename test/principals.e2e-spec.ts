@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { Response } from 'supertest';
 import { ROLES, type Role } from '../src/access/vocabulary.js';
@@ -12,28 +10,10 @@ import { generateToken, hashToken, tokenHashPrefix } from '../src/principals/tok
 import { findLeaks } from './helpers/leak-scan.js';
 import { createPrincipal, type TestPrincipal } from './helpers/principals.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
-import { lastLine } from './helpers/vault-process.js';
+import { lastLine, runCliAsync as runCli } from './helpers/vault-process.js';
 
 const TOKEN = /^cv_[A-Za-z0-9_-]{43}$/;
 
-/**
- * The compiled CLI as a child process, without blocking this process (its app keeps serving, as a
- * real vault would while an operator runs a command; spawnSync would freeze it mid-transaction).
- */
-function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(process.cwd(), 'dist/src/cli/main.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 interface EventRow {
   request_id: string;

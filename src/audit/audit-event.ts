@@ -9,21 +9,8 @@ import type { AuditActor, AuditEventInput } from './audit-log.js';
  */
 export type AuditDetails = Record<string, string | number | boolean | null>;
 
-export interface AuditEventBody {
-  id: string;
-  at: Date;
-  requestId: string;
-  actor: AuditActor;
-  action: string;
-  resource: { type: string; id: string | null };
-  purpose: string | null;
-  reason: string | null;
-  fields: { revealed: string[]; masked: string[]; written: string[] };
-  outcome: AuditEventInput['outcome'];
-  status: number;
-  clientIp: string | null;
-  details: AuditDetails | null;
-}
+/** An event as it is hashed: the recorded input plus its id and time (details always present). */
+export type AuditEventBody = Omit<AuditEventInput, 'details'> & { id: string; at: Date; details: AuditDetails | null };
 
 /** Version of the canonical encoding, part of every hashed event. */
 export const AUDIT_FORMAT_VERSION = 1;
@@ -263,24 +250,7 @@ export function chainHash(prevHash: Buffer, canonical: string): Buffer {
 }
 
 /** The public JSON form of a sealed event (API, export). */
-export interface AuditEventView {
-  seq: number;
-  id: string;
-  at: string;
-  requestId: string;
-  actor: AuditActor;
-  action: string;
-  resource: { type: string; id: string | null };
-  purpose: string | null;
-  reason: string | null;
-  fields: { revealed: string[]; masked: string[]; written: string[] };
-  outcome: AuditEventInput['outcome'];
-  status: number;
-  clientIp: string | null;
-  details: AuditDetails | null;
-  prevHash: string;
-  hash: string;
-}
+export type AuditEventView = Omit<AuditEventBody, 'at'> & { seq: number; at: string; prevHash: string; hash: string };
 
 /** A sealed event as the API and the export read it (with RAW_TYPES): RAW_SELECT plus hex hashes. */
 export const VIEW_SELECT = `seq, ${RAW_SELECT}, encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash`;

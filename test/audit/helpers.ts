@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import type { AuditEventInput } from '../../src/audit/audit-log.js';
 import type { TestApp } from '../helpers/test-app.js';
 
@@ -42,21 +40,6 @@ export async function breakAuditInserts(vault: TestApp, broken: boolean): Promis
   }
 }
 
-/** The compiled CLI as a child process, without blocking this process (its app keeps sealing). */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(process.cwd(), 'dist/src/cli/main.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 /** The environment a CLI needs to act on a test app's vault (same database, root key, checkpoint file). */
 export function cliEnv(vault: TestApp): Record<string, string> {
@@ -68,3 +51,6 @@ export function cliEnv(vault: TestApp): Record<string, string> {
     LOG_LEVEL: 'warn',
   };
 }
+
+/** The compiled CLI, asynchronously: the test app in this process keeps sealing meanwhile. */
+export { runCliAsync as runCli } from '../helpers/vault-process.js';

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, OmitType } from '@nestjs/swagger';
 import { ROLES, type Role } from '../../access/vocabulary.js';
 import { PRINCIPAL_KINDS, type PrincipalKind } from '../principal.entity.js';
 
@@ -24,22 +24,7 @@ export class PrincipalDto {
 }
 
 /** The answer to a creation: the only time the token is shown. */
-export class CreatedPrincipalDto {
-  @ApiProperty({ format: 'uuid' })
-  id!: string;
-
-  @ApiProperty()
-  name!: string;
-
-  @ApiProperty({ enum: PRINCIPAL_KINDS })
-  kind!: PrincipalKind;
-
-  @ApiProperty({ enum: ROLES, isArray: true })
-  roles!: Role[];
-
-  @ApiProperty({ format: 'date-time' })
-  createdAt!: string;
-
+export class CreatedPrincipalDto extends OmitType(PrincipalDto, ['revokedAt'] as const) {
   @ApiProperty({ description: 'bearer token, shown only once: `cv_` + 43 base64url characters' })
   token!: string;
 }
