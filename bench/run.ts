@@ -22,7 +22,7 @@ import { coldStart, type ColdStartRun } from './lib/coldstart.js';
 import { BenchServer, withTimeout, type ServerInfo } from './lib/database.js';
 import type { LoadConfig, LoadResult, OpSpec } from './lib/load-protocol.js';
 import { liveLoads, runLoad } from './lib/loader.js';
-import { procStatusBytes, RssSampler, runNode, type NodeChild } from './lib/procs.js';
+import { CpuMeter, procStatusBytes, RssSampler, runNode, type NodeChild } from './lib/procs.js';
 import { comparisonTable, evaluate, fmt, median, MiB, SCENARIO_LABELS, spreadTable, summarise, type Pair, type Scenario } from './lib/report.js';
 import { fillDeks, rotateWhileServing, type RotationResult } from './lib/rotation.js';
 import { BASELINE_MAIN, baseEnv, DIST, LOAD_WORKER, passedThroughVaultEnv, ROOT, Stack, VAULT_CLI, VAULT_MAIN, type Seeded } from './lib/stack.js';
@@ -173,7 +173,8 @@ async function settle(stack: Stack, monitor: pg.Client, options: Options): Promi
 
 function runLine(scenario: Scenario, c: number, label: string, r: LoadResult): string {
   const bad = r.non2xx + r.errors > 0 ? `  FAILED: non-2xx ${r.non2xx}, errors ${r.errors} ${JSON.stringify(r.statusCodes)}` : '';
-  return `  ${scenario} c=${c} ${label}: ${fmt.int(r.rps)} req/s, p50 ${fmt.ms(r.latency.p50)} ms, p99 ${fmt.ms(r.latency.p99)} ms${bad}`;
+  const cpu = r.cpu && r.requests > 0 ? `, CPU per request: app ${((r.cpu.appMs * 1000) / r.requests).toFixed(0)} µs, PostgreSQL ${((r.cpu.pgMs * 1000) / r.requests).toFixed(0)} µs` : '';
+  return `  ${scenario} c=${c} ${label}: ${fmt.int(r.rps)} req/s, p50 ${fmt.ms(r.latency.p50)} ms, p99 ${fmt.ms(r.latency.p99)} ms${cpu}${bad}`;
 }
 
 async function compare(options: Options, tmp: string): Promise<number> {
@@ -203,6 +204,7 @@ async function compare(options: Options, tmp: string): Promise<number> {
   await server.admin((client) => client.query('VACUUM ANALYZE'), stack.baselineDbUrl);
 
   const vault = stack.vault as NodeChild;
+  const baseline = stack.baseline as NodeChild;
   const config = (target: 'vault' | 'baseline', scenario: Scenario, connections: number, durationSeconds: number, tag: string): LoadConfig => ({
     url: target === 'vault' ? stack.vaultUrl : stack.baselineUrl,
     connections,
@@ -235,7 +237,9 @@ async function compare(options: Options, tmp: string): Promise<number> {
         for (const target of ['vault', 'baseline'] as const) {
           await settle(stack, monitor, options);
           const sampler = target === 'vault' ? new RssSampler(vault.pid).start() : undefined;
+          const cpu = new CpuMeter((target === 'vault' ? vault : baseline).pid).start();
           const result = await runLoad(config(target, scenario, c, options.durationSeconds, `${scenario}-c${c}-r${r}-${target}`));
+          result.cpu = cpu.stop();
           if (sampler) peakRss = Math.max(peakRss, sampler.stop());
           runs[target].push(result);
           log(runLine(scenario, c, `#${r} ${target}`, result));

@@ -38,6 +38,8 @@ export interface LoadResult {
   statusCodes: Record<string, number>;
   /** Requests built per op (includes the one each connection prepares up front). */
   built: Partial<Record<Op, number>>;
+  /** Set by the orchestrator (not the load worker): CPU of the app and of PostgreSQL during the run. */
+  cpu?: { appMs: number; pgMs: number };
 }
 
 export type ToWorker = { type: 'start'; config: LoadConfig } | { type: 'stop' };

@@ -1,6 +1,6 @@
 /** Child processes of the benchmark: spawn, wait for HTTP readiness, sample memory, stop. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -157,4 +157,64 @@ export function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Linux clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on). */
+const CLK_TCK = 100;
+
+/** CPU time (user + system) of one process in ms; 0 when it is gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every PostgreSQL process on this machine (postmaster, backends, background workers). */
+function postgresPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+    } catch {
+      // exited while listed
+    }
+  }
+  return pids;
+}
+
+export interface CpuUse {
+  /** CPU ms spent by the system under test (the vault or the baseline process). */
+  appMs: number;
+  /** CPU ms spent by all PostgreSQL processes of the machine (backends that exited during the run are missed). */
+  pgMs: number;
+}
+
+/**
+ * CPU spent by an app process and by PostgreSQL between start() and stop(): where a request's cost
+ * goes on a machine where both share the CPUs. Backends are per connection and outlive a run, so
+ * summing the live postgres processes at both ends is accurate for pooled connections.
+ */
+export class CpuMeter {
+  private app = 0;
+  private pg = new Map<number, number>();
+
+  constructor(private readonly pid: number) {}
+
+  start(): this {
+    this.app = cpuMsOf(this.pid);
+    this.pg = new Map(postgresPids().map((pid) => [pid, cpuMsOf(pid)]));
+    return this;
+  }
+
+  stop(): CpuUse {
+    let pgMs = 0;
+    for (const pid of postgresPids()) pgMs += cpuMsOf(pid) - (this.pg.get(pid) ?? 0);
+    return { appMs: cpuMsOf(this.pid) - this.app, pgMs };
+  }
 }

@@ -82,7 +82,7 @@ export class Stack {
       VAULT_RATE_LIMIT_PER_MINUTE: '0',
     };
     this.vaultUrl = `http://127.0.0.1:${port}`;
-    this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv);
+    this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv, nodeArgsFor('VAULT'));
     const ms = await waitForHttp(`${this.vaultUrl}/readyz`, this.vault, 120_000);
     this.log(`vault ready on ${this.vaultUrl} (pid ${this.vault.pid}) in ${(ms / 1000).toFixed(1)} s`);
   }
@@ -91,7 +91,7 @@ export class Stack {
     this.baselineDbUrl = await this.server.createDatabase('cv_bench_baseline');
     const port = await freePort();
     this.baselineUrl = `http://127.0.0.1:${port}`;
-    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' });
+    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' }, nodeArgsFor('BASELINE'));
     const ms = await waitForHttp(`${this.baselineUrl}/readyz`, this.baseline, 60_000);
     this.log(`baseline ready on ${this.baselineUrl} (pid ${this.baseline.pid}) in ${(ms / 1000).toFixed(1)} s`);
   }
@@ -173,4 +173,9 @@ export class Stack {
   async stop(): Promise<void> {
     await Promise.all([this.vault?.stop(20_000), this.baseline?.stop(10_000)]);
   }
+}
+
+/** BENCH_VAULT_NODE_ARGS / BENCH_BASELINE_NODE_ARGS: node flags for one side, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+function nodeArgsFor(side: 'VAULT' | 'BASELINE'): string[] {
+  return (process.env[`BENCH_${side}_NODE_ARGS`] ?? '').split(' ').filter((arg) => arg !== '');
 }

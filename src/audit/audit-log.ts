@@ -38,4 +38,10 @@ export interface AuditEventInput {
 export abstract class AuditLog {
   abstract record(event: AuditEventInput): Promise<void>;
   abstract recordInTransaction(manager: EntityManager, event: AuditEventInput): Promise<void>;
+  /**
+   * The event as an INSERT for the caller to run inside its own statement (a data-modifying CTE), so
+   * a write and its event commit together in one round trip. `sql` reads the event from placeholder
+   * `$param`, whose value is `value`. Throws `audit_unavailable` when the event cannot be encoded.
+   */
+  abstract insertFor(event: AuditEventInput, param: number): { sql: string; value: unknown };
 }

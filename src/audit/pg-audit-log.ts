@@ -3,12 +3,14 @@ import type { Logger } from 'pino';
 import { DataSource, type EntityManager } from 'typeorm';
 import { VaultError } from '../common/vault-error.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
+import { preparedQuery } from '../database/query.js';
 import { EVENT_COLUMNS, RECORDSET_TYPES, inputToRow, type EventColumn } from './audit-event.js';
 import { AuditLog, type AuditEventInput } from './audit-log.js';
 
 /** One statement inserts a whole batch: the rows travel as a single jsonb parameter. */
-const INSERT_PENDING = `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
-  SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET_TYPES})`;
+const insertPending = (param: number): string => `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
+  SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($${param}::jsonb) AS x(${RECORDSET_TYPES})`;
+const INSERT_PENDING = insertPending(1);
 
 /** Bounds one statement's size; a larger queue is flushed in several consecutive batches. */
 const MAX_BATCH = 1000;
@@ -72,6 +74,14 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
     }
   }
 
+  insertFor(event: AuditEventInput, param: number): { sql: string; value: unknown } {
+    try {
+      return { sql: insertPending(param), value: JSON.stringify([inputToRow(event)]) };
+    } catch {
+      throw new VaultError('audit_unavailable', 'the audit log cannot be written');
+    }
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -86,7 +96,7 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
 
   private async flush(batch: Waiter[]): Promise<void> {
     try {
-      await this.dataSource.query(INSERT_PENDING, [JSON.stringify(batch.map((w) => w.row))]);
+      await preparedQuery(this.dataSource, INSERT_PENDING, [JSON.stringify(batch.map((w) => w.row))]);
     } catch (error) {
       this.stats.failedBatches++;
       this.log.error({ err: describe(error), events: batch.length }, 'audit batch could not be written: requests fail closed');

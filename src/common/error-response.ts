@@ -35,7 +35,7 @@ const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
  * refuses a database closed to connections with the generic 55000: matched on their fixed wording
  * (never copied out).
  */
-const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable|not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)|Client was closed/i;
+const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|is not queryable|not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)|Client was closed|Cannot use a pool after calling end/i;
 
 /**
  * Whether an error means the database cannot be reached (or just dropped the connection): such

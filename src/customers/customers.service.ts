@@ -7,7 +7,8 @@ import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { VaultError } from '../common/vault-error.js';
 import { BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, zero } from '../crypto/index.js';
-import { returningRows } from '../database/query.js';
+import { isDatabaseUnavailable } from '../common/error-response.js';
+import { preparedQuery, returningRows } from '../database/query.js';
 import { KeyRing } from '../keys/key-ring.service.js';
 import { FIELD_COLUMNS, type CustomerRow } from './customer-columns.js';
 import type { ConsentsDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
@@ -64,16 +65,22 @@ export class CustomersService {
       params.push(wrapped.version, wrapped.kekVersion, wrapped.wrapped);
       const dekParams = `$1, $${params.length - 2}, $${params.length - 1}, $${params.length}`;
       const indexTuples = this.blindIndexTuples(params, values);
-      // One statement for the customer, its DEK and its indexes (data-modifying CTEs; the foreign
-      // keys are checked at the end of the statement): fewer round trips on the write path.
-      const sql = `WITH c AS (INSERT INTO customers (${columns.join(', ')}) VALUES (${placeholders}) RETURNING created_at),
+      // The customer, its DEK and its indexes as data-modifying CTEs (the foreign keys are checked at
+      // the end of the statement).
+      const write = `WITH c AS (INSERT INTO customers (${columns.join(', ')}) VALUES (${placeholders}) RETURNING created_at),
         d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES (${dekParams}))
-        ${indexTuples.length > 0 ? `, b AS (INSERT INTO customer_blind_indexes (customer_id, field, key_version, digest) VALUES ${indexTuples.join(', ')})` : ''}
-        SELECT created_at FROM c`;
-      const createdAt = await this.dataSource.transaction(async (manager) => {
-        const [row] = (await manager.query(sql, params).catch(uniqueExternalRef)) as { created_at: Date }[];
-        await this.commitEvent(manager, trail, 201);
-        return row.created_at;
+        ${indexTuples.length > 0 ? `, b AS (INSERT INTO customer_blind_indexes (customer_id, field, key_version, digest) VALUES ${indexTuples.join(', ')})` : ''}`;
+      const createdAt = await this.createOneStatement(write, params, trail).catch(async (error: unknown) => {
+        // Nothing was written (one statement). Which part failed decides the answer (a 503 for the
+        // audit log, a 500 for the rest): write again step by step in a transaction, where the audit
+        // insert reports its own failure. Lost connections are not retried (the commit is unknown).
+        if ((error as { code?: string }).code === '23505') uniqueExternalRef(error);
+        if (isDatabaseUnavailable(error)) throw error;
+        return this.dataSource.transaction(async (manager) => {
+          const [row] = (await manager.query(`${write} SELECT created_at FROM c`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
+          await this.commitEvent(manager, trail, 201);
+          return row.created_at;
+        });
       });
       return { id, createdAt: createdAt.toISOString() };
     } finally {
@@ -81,10 +88,21 @@ export class CustomersService {
     }
   }
 
+  /**
+   * The create's write and its audit event in one statement, one round trip, no explicit
+   * transaction: a single statement commits or fails as a whole.
+   */
+  private async createOneStatement(write: string, params: unknown[], trail: AuditTrail): Promise<Date> {
+    const event = this.audit.insertFor(trail.toEvent('allowed', 201), params.length + 1);
+    const [row] = await preparedQuery<{ created_at: Date }>(this.dataSource, `${write}, a AS (${event.sql}) SELECT created_at FROM c`, [...params, event.value]);
+    trail.recorded = true;
+    return row.created_at;
+  }
+
   async read(actor: Actor, id: string, purpose: Purpose, requested: CustomerField[] | undefined, trail: AuditTrail): Promise<CustomerView> {
     trail.resource.id = id;
     this.policy.assertCanReadCustomers(actor, purpose);
-    const row = await this.load(this.dataSource.manager, id);
+    const row = await this.load(id);
     const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since }, requested);
     const wanted = [...plan.plaintext, ...plan.masked].filter((field) => row[FIELD_COLUMNS[field]] !== null);
     const values = await this.decrypt(row, wanted);
@@ -111,7 +129,7 @@ export class CustomersService {
     if (Object.keys(values).length === 0) throw new VaultError('invalid_input', 'nothing to correct', [{ field: 'personal', problem: 'at least one field is required' }]);
     trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
     const updatedAt = await this.dataSource.transaction(async (manager) => {
-      const row = await this.load(manager, id, true);
+      const row = await this.load(id, manager);
       const dek = await this.keys.dek(id, dekOf(row));
       try {
         const sets: string[] = [];
@@ -141,16 +159,17 @@ export class CustomersService {
     trail.details.searchBy = key;
     let rows: { id: string }[];
     if (key === 'externalRef') {
-      rows = (await this.dataSource.query('SELECT id FROM customers WHERE external_ref = $1 AND erased_at IS NULL', [body.externalRef])) as { id: string }[];
+      rows = await preparedQuery<{ id: string }>(this.dataSource, 'SELECT id FROM customers WHERE external_ref = $1 AND erased_at IS NULL', [body.externalRef]);
     } else {
       const normalized = normalizeForBlindIndex(key, String(body[key]));
       if (normalized === null) throw new VaultError('invalid_input', 'the search value is not valid', [{ field: key, problem: 'not a valid value' }]);
       const digests = this.keys.searchDigests(key, normalized);
-      rows = (await this.dataSource.query(
+      rows = await preparedQuery<{ id: string }>(
+        this.dataSource,
         `SELECT DISTINCT b.customer_id AS id FROM customer_blind_indexes b JOIN customers c ON c.id = b.customer_id
          WHERE b.field = $1 AND b.digest = ANY($2) AND c.erased_at IS NULL ORDER BY 1 LIMIT 100`,
         [key, digests.map((d) => d.digest)],
-      )) as { id: string }[];
+      );
     }
     trail.details.results = rows.length;
     return { results: rows.map((row) => ({ id: row.id })) };
@@ -165,7 +184,7 @@ export class CustomersService {
     if (body.marketing !== undefined) trail.details.marketing = body.marketing;
     if (body.thirdPartySharing !== undefined) trail.details.thirdPartySharing = body.thirdPartySharing;
     return this.dataSource.transaction(async (manager) => {
-      await this.load(manager, id, true);
+      await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
         `UPDATE customers SET consent_marketing = COALESCE($2, consent_marketing), consent_third_party = COALESCE($3, consent_third_party), updated_at = now()
@@ -181,7 +200,7 @@ export class CustomersService {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'contactHold');
     return this.dataSource.transaction(async (manager) => {
-      await this.load(manager, id, true);
+      await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
         reason === null
@@ -203,7 +222,7 @@ export class CustomersService {
     this.policy.assertCan(actor, 'erase');
     try {
       await this.dataSource.transaction(async (manager) => {
-        await this.load(manager, id, true);
+        await this.load(id, manager);
         const deks = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
         const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
         const nulls = CUSTOMER_FIELDS.map((field) => `${FIELD_COLUMNS[field]} = NULL`).join(', ');
@@ -230,7 +249,7 @@ export class CustomersService {
     this.policy.assertCan(actor, 'manageKeys');
     try {
       return await this.dataSource.transaction(async (manager) => {
-        const row = await this.load(manager, id, true);
+        const row = await this.load(id, manager);
         const fields = CUSTOMER_FIELDS.filter((field) => row[FIELD_COLUMNS[field]] !== null);
         const oldDek = await this.keys.dek(id, dekOf(row));
         const toVersion = row.dek_version + 1;
@@ -261,9 +280,12 @@ export class CustomersService {
     }
   }
 
-  /** The customer row with its current wrapped DEK; 404 unknown, 410 erased. */
-  private async load(manager: EntityManager, id: string, forUpdate = false): Promise<CustomerRow> {
-    const [row] = (await manager.query(forUpdate ? `${SELECT_WITH_DEK} FOR UPDATE OF c` : SELECT_WITH_DEK, [id])) as CustomerRow[];
+  /**
+   * The customer row with its current wrapped DEK; 404 unknown, 410 erased. Inside a transaction
+   * (`manager`) the row is locked for the update that follows.
+   */
+  private async load(id: string, manager?: EntityManager): Promise<CustomerRow> {
+    const [row] = manager ? ((await manager.query(`${SELECT_WITH_DEK} FOR UPDATE OF c`, [id])) as CustomerRow[]) : await preparedQuery<CustomerRow>(this.dataSource, SELECT_WITH_DEK, [id]);
     if (!row) throw new VaultError('not_found', 'no such customer');
     if (row.erased_at !== null) throw new VaultError('gone', 'this customer was erased');
     return row;

@@ -1,4 +1,6 @@
-import type { EntityManager } from 'typeorm';
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { DataSource, EntityManager } from 'typeorm';
 
 /**
  * Rows of an UPDATE/DELETE ... RETURNING: TypeORM's postgres driver answers those with
@@ -8,4 +10,37 @@ export async function returningRows<T>(manager: EntityManager, sql: string, para
   const result = (await manager.query(sql, params)) as unknown;
   if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
   return result as T[];
+}
+
+/** At most this many distinct statements are named; others run unnamed (planned on every call). */
+const MAX_NAMED_STATEMENTS = 256;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `cv_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** The node-postgres pool behind the DataSource (TypeORM's postgres driver keeps it as `master`). */
+function poolOf(dataSource: DataSource): pg.Pool {
+  const pool = (dataSource.driver as unknown as { master?: pg.Pool }).master;
+  if (!dataSource.isInitialized || pool === undefined) throw new Error('the DataSource is not queryable (not initialized)');
+  return pool;
+}
+
+/**
+ * A statement of the request hot path, run as a named prepared statement on the DataSource's pool:
+ * PostgreSQL parses and plans it once per connection instead of on every call (planning the read's
+ * join cost more than executing it), and TypeORM's per-call query runner is skipped. Same pool, same
+ * type parsers and errors (driver errors carry their SQLSTATE as `code`) as `dataSource.query`.
+ * Only for statements outside a transaction; the text must be one of a bounded set (no values
+ * spliced in), since each distinct text stays prepared on every connection.
+ */
+export async function preparedQuery<T>(dataSource: DataSource, text: string, values: unknown[]): Promise<T[]> {
+  const result = await poolOf(dataSource).query({ name: statementName(text), text, values });
+  return result.rows as T[];
 }

@@ -120,6 +120,33 @@ describe('faults: the database goes away and comes back; the audit store refuses
     expect(back.body.data.fullName).toBe(PERSON.personal.fullName);
   }, 30_000);
 
+  it('tells a failed customer write (500) from a failed audit write (503) although a create is one statement, and writes neither', async () => {
+    // A create sends the customer, its DEK, its indexes and its event as one statement; when that
+    // fails for a reason other than a conflict, the vault finds out which part failed.
+    await vault.sql(`CREATE OR REPLACE FUNCTION cv_test_refuse_deks() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'key store refuses writes (test)'; END $$`);
+    await vault.sql('CREATE TRIGGER cv_test_refuse_deks BEFORE INSERT ON customer_deks FOR EACH ROW EXECUTE FUNCTION cv_test_refuse_deks()');
+    const countRows = async () => vault.sql<{ customers: number; deks: number; events: number }>(
+      `SELECT (SELECT count(*)::int FROM customers) AS customers, (SELECT count(*)::int FROM customer_deks) AS deks,
+              (SELECT count(*)::int FROM audit_pending WHERE action = 'customer.create' AND outcome = 'allowed')
+                + (SELECT count(*)::int FROM audit_events WHERE action = 'customer.create' AND outcome = 'allowed') AS events`,
+    );
+    try {
+      const before = await countRows();
+      const write = await vault.http().post('/v1/customers').set('Authorization', ingest.authHeader).send({ externalRef: 'KEYS-DOWN-1', personal: { fullName: 'Unaudited Quillon Keyless' } });
+      bodies.push(write.text);
+      expect(write.status).toBe(500);
+      expect(write.body.error.code).toBe('internal');
+      expect(await countRows()).toEqual(before);
+      // the attempt itself is on the log, as an error
+      const attempt = await vault.sql<{ outcome: string; status: number }>("SELECT outcome, status FROM audit_pending WHERE request_id = $1 UNION ALL SELECT outcome, status FROM audit_events WHERE request_id = $1", [write.headers['x-request-id']]);
+      expect(attempt).toEqual([{ outcome: 'error', status: 500 }]);
+    } finally {
+      await vault.sql('DROP TRIGGER IF EXISTS cv_test_refuse_deks ON customer_deks');
+    }
+    const after = await create('Written With Keys Back').expect(201);
+    expect(await vault.sql("SELECT 1 FROM audit_pending WHERE resource_id = $1 UNION ALL SELECT 1 FROM audit_events WHERE resource_id = $1", [after.body.id])).toHaveLength(1);
+  }, 30_000);
+
   it('leaks nothing: no plaintext or token in the database, the logs or any error body', async () => {
     const errorBodies = bodies.filter((text) => text.includes('"error"')).join('\n');
     const leaks = await findLeaks(vault, [...NEEDLES, 'Unaudited Quillon', 'unaudited.quillon', reader.token, ingest.token], { errorBodies });
