@@ -12,6 +12,8 @@ import { requestContext, routeOf } from './common/request-context.js';
 import { createValidationPipe } from './common/validation.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
+import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
+import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
 
 /**
  * Builds the HTTP application on a prepared runtime (database open, root key loaded). The same
@@ -25,6 +27,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
     logger: new PinoNestLogger(runtime.log.child({ component: 'nest' })),
   });
   answerClientErrors(app.getHttpServer(), runtime.log);
+  exposeAuditCounters(metrics, app.get(PgAuditLog).stats, app.get(AuditSealer).stats);
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
@@ -43,4 +46,17 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
   await app.init();
   return app;
+}
+
+/** The audit log's own counters on /metrics: how events are batched, chained and checkpointed. */
+function exposeAuditCounters(metrics: MetricsService, groupCommit: GroupCommitStats, sealer: SealerStats): void {
+  metrics.exposeCounters({
+    vault_audit_recorded_events_total: { help: 'Audit events written by the group commit (record)', read: () => groupCommit.events },
+    vault_audit_recorded_batches_total: { help: 'Group-commit batches written (one INSERT each)', read: () => groupCommit.batches },
+    vault_audit_failed_batches_total: { help: 'Group-commit batches that failed (their requests answered 503)', read: () => groupCommit.failedBatches },
+    vault_audit_appended_events_total: { help: 'Events chained directly by this process as the sealer', read: () => sealer.appended },
+    vault_audit_sealed_events_total: { help: 'Pending events moved into the chain by this process as the sealer', read: () => sealer.sealed },
+    vault_audit_checkpoints_total: { help: 'Signed checkpoints written by this process', read: () => sealer.checkpoints },
+    vault_audit_checkpoint_file_errors_total: { help: 'Checkpoints that could not be appended to the checkpoint file', read: () => sealer.checkpointFileErrors },
+  });
 }

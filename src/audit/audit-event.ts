@@ -244,6 +244,36 @@ export function canonicalFromRaw(seq: number | string, r: RawEventRow): string {
   );
 }
 
+/**
+ * An event row about to be inserted (`inputToRow`) in the form PostgreSQL will give it back under
+ * RAW_SELECT, so `canonicalFromRaw` hashes it before the insert exactly as a verifier will after:
+ * arrays as JSON (to_json and JSON.stringify escape text alike), time in epoch ms, details as JSON.
+ */
+export function rawFromRow(row: Record<EventColumn, unknown>): RawEventRow {
+  const text = (value: unknown): string | null => (value === null ? null : (value as string));
+  return {
+    event_id: row.event_id as string,
+    at_ms: String(Date.parse(row.at as string)),
+    request_id: row.request_id as string,
+    actor_id: text(row.actor_id),
+    actor_name: row.actor_name as string,
+    actor_kind: row.actor_kind as string,
+    actor_roles: JSON.stringify(row.actor_roles),
+    action: row.action as string,
+    resource_type: row.resource_type as string,
+    resource_id: text(row.resource_id),
+    purpose: text(row.purpose),
+    reason: text(row.reason),
+    fields_revealed: JSON.stringify(row.fields_revealed),
+    fields_masked: JSON.stringify(row.fields_masked),
+    fields_written: JSON.stringify(row.fields_written),
+    outcome: row.outcome as string,
+    status: String(row.status),
+    client_ip: text(row.client_ip),
+    details: row.details === null ? null : JSON.stringify(row.details),
+  };
+}
+
 /** hash = SHA-256(prevHash || UTF-8(canonical(event))). */
 export function chainHash(prevHash: Buffer, canonical: string): Buffer {
   return createHash('sha256').update(prevHash).update(canonical, 'utf8').digest();

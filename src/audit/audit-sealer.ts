@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import type { VaultConfig } from '../config/config.js';
 import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
 import { VaultDatabase } from '../database/database.js';
-import { EVENT_COLUMNS, GENESIS_HASH, RAW_SELECT, RAW_TYPES, canonicalFromRaw, chainHash, type RawEventRow } from './audit-event.js';
+import { EVENT_COLUMNS, GENESIS_HASH, RAW_SELECT, RAW_TYPES, RECORDSET_TYPES, canonicalFromRaw, chainHash, rawFromRow, type EventColumn, type RawEventRow } from './audit-event.js';
 import { AuditSigning, checkpointToJson, type Checkpoint } from './audit-signing.js';
 import { PgAuditLog, describe } from './pg-audit-log.js';
 
@@ -31,6 +31,19 @@ const MOVE = `
   INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
   SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex') FROM moved`;
 
+/**
+ * Appends a batch of new events to the chain: the rows travel as one jsonb parameter with their
+ * seq and hashes computed by the sealer (see `appendIfSealer`).
+ */
+const APPEND = `INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
+  SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex')
+  FROM jsonb_to_recordset($1::jsonb) AS x(seq int8, ${RECORDSET_TYPES}, prev_hash text, hash text)`;
+
+interface ChainHead {
+  seq: number;
+  hash: Buffer;
+}
+
 interface LastCheckpoint {
   seq: number;
   at: Date;
@@ -39,6 +52,8 @@ interface LastCheckpoint {
 
 export interface SealerStats {
   sealed: number;
+  /** Events chained straight from the group commit (never pending). */
+  appended: number;
   batches: number;
   maxBatch: number;
   checkpoints: number;
@@ -57,12 +72,14 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   private client: pg.Client | undefined;
   private holder = false;
   private last: LastCheckpoint | undefined;
+  /** The chain head as this process last committed it while holding the lock; undefined: read it. */
+  private head: ChainHead | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<unknown> = Promise.resolve();
   private lastFileWriteFailed = false;
   private readonly log: Logger;
-  readonly stats: SealerStats = { sealed: 0, batches: 0, maxBatch: 0, checkpoints: 0, checkpointFileErrors: 0 };
+  readonly stats: SealerStats = { sealed: 0, appended: 0, batches: 0, maxBatch: 0, checkpoints: 0, checkpointFileErrors: 0 };
 
   constructor(
     @Inject(VaultDatabase) private readonly database: VaultDatabase,
@@ -77,6 +94,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     await this.signing.init();
+    this.auditLog.attachChain(this);
     this.schedule(0);
   }
 
@@ -177,6 +195,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     const { rows } = await this.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEALER_LOCK]);
     if (!rows[0].ok) return false;
     this.holder = true;
+    this.head = undefined;
     const cp = await this.client.query<{ seq: string; at: Date; signature: Buffer }>(
       'SELECT seq, at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1',
     );
@@ -191,6 +210,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     const client = this.client;
     this.client = undefined;
     this.holder = false;
+    this.head = undefined;
     await client?.end().catch(() => undefined);
   }
 
@@ -203,9 +223,9 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     let count: number;
     await client.query('BEGIN');
     try {
-      const head = await client.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-      let seq = head.rows[0] ? Number(head.rows[0].seq) : 0;
-      let prev = head.rows[0] ? head.rows[0].hash : GENESIS_HASH;
+      const head = this.head ?? (await readHead(client));
+      let seq = head.seq;
+      let prev = head.hash;
       // No FOR UPDATE (it would need the UPDATE privilege): the advisory lock makes this the only
       // sealer, and MOVE checks that it deleted every row it chained.
       const pending = await client.query<RawEventRow & { id: string }>({
@@ -242,7 +262,9 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
         );
       }
       await client.query('COMMIT');
+      this.head = { seq, hash: prev };
     } catch (error) {
+      this.head = undefined;
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
@@ -257,6 +279,43 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       await this.appendToFile(checkpoint);
     }
     return count;
+  }
+
+  /**
+   * Chains new events straight into audit_events when this process is the sealer: one INSERT,
+   * committed on its own (one round trip, no pending row to insert, read and delete later), the
+   * head kept in memory since the lock makes this the only writer of the chain. Returns false when
+   * another process seals (the caller writes the events to audit_pending instead). Throws when the
+   * insert fails; the connection is then dropped (lock and cached head with it), since the outcome
+   * of a failed commit is unknown and the next holder must read the head from the database.
+   * Checkpoints stay with the sealing cycle, which signs the head when one is due.
+   */
+  appendIfSealer(rows: Record<EventColumn, unknown>[]): Promise<boolean> {
+    return this.exclusive(async () => {
+      const client = this.client;
+      if (!this.holder || client === undefined || this.stopped) return false;
+      try {
+        const head = this.head ?? (await readHead(client));
+        let seq = head.seq;
+        let prev = head.hash;
+        const chained = rows.map((row) => {
+          seq++;
+          const hash = chainHash(prev, canonicalFromRaw(seq, rawFromRow(row)));
+          const out = { ...row, seq, prev_hash: prev.toString('hex'), hash: hash.toString('hex') };
+          prev = hash;
+          return out;
+        });
+        const inserted = await client.query(APPEND, [JSON.stringify(chained)]);
+        if (inserted.rowCount !== rows.length) throw new Error(`appended ${String(inserted.rowCount)} of ${rows.length} audit events`);
+        this.head = { seq, hash: prev };
+      } catch (error) {
+        this.log.error({ err: describe(error), events: rows.length }, 'audit events could not be appended to the chain');
+        await this.disconnect();
+        throw error;
+      }
+      this.stats.appended += rows.length;
+      return true;
+    });
   }
 
   /** After the commit (a line in the file never names a checkpoint the database lacks), fsync'd. */
@@ -278,4 +337,10 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       this.log.error({ err: describe(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
     }
   }
+}
+
+/** The last chained event (seq 0 and the genesis hash for an empty chain). */
+async function readHead(client: pg.Client): Promise<ChainHead> {
+  const { rows } = await client.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+  return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
 }

@@ -21,6 +21,12 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
+/** Appends events straight to the chain when this process seals (the AuditSealer). */
+export interface ChainAppender {
+  /** False when another process seals; throws when the append failed. */
+  appendIfSealer(rows: Record<EventColumn, unknown>[]): Promise<boolean>;
+}
+
 export interface GroupCommitStats {
   events: number;
   batches: number;
@@ -29,11 +35,12 @@ export interface GroupCommitStats {
 }
 
 /**
- * The AuditLog of the vault. Events go durably into `audit_pending`; the AuditSealer chains them.
- *
- * `record` is a group-commit writer: calls arriving while a flush is in flight queue up and are
- * written by the next flush as one multi-row INSERT (one round trip, one commit), started as soon
- * as the previous one finished (no timer). Each caller resolves only after its batch committed;
+ * The AuditLog of the vault. `record` is a group-commit writer: calls arriving while a flush is in
+ * flight queue up and are written by the next flush as one multi-row INSERT (one round trip, one
+ * commit), started as soon as the previous one finished (no timer). While this process is the
+ * sealer the batch goes straight into the chain (AuditSealer.appendIfSealer); otherwise into
+ * `audit_pending`, for the sealing process to chain, as do the events written inside a caller's
+ * transaction or statement (`recordInTransaction`, `insertFor`). Each caller resolves only after its batch committed;
  * a failed batch rejects all of its callers with `audit_unavailable`, so the interceptor answers
  * 503 (fail closed).
  */
@@ -42,6 +49,7 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
   private queue: Waiter[] = [];
   private flushing: Promise<void> | undefined;
   private readonly log: Logger;
+  private chain: ChainAppender | undefined;
   readonly stats: GroupCommitStats = { events: 0, batches: 0, maxBatch: 0, failedBatches: 0 };
 
   constructor(
@@ -74,6 +82,11 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
     }
   }
 
+  /** Called by the sealer at start: batches go straight into the chain while this process seals. */
+  attachChain(chain: ChainAppender): void {
+    this.chain = chain;
+  }
+
   insertFor(event: AuditEventInput, param: number): { sql: string; value: unknown } {
     try {
       return { sql: insertPending(param), value: JSON.stringify([inputToRow(event)]) };
@@ -96,7 +109,9 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
 
   private async flush(batch: Waiter[]): Promise<void> {
     try {
-      await preparedQuery(this.dataSource, INSERT_PENDING, [JSON.stringify(batch.map((w) => w.row))]);
+      const rows = batch.map((w) => w.row);
+      const chained = this.chain !== undefined && (await this.chain.appendIfSealer(rows));
+      if (!chained) await preparedQuery(this.dataSource, INSERT_PENDING, [JSON.stringify(rows)]);
     } catch (error) {
       this.stats.failedBatches++;
       this.log.error({ err: describe(error), events: batch.length }, 'audit batch could not be written: requests fail closed');

@@ -325,7 +325,8 @@ export class CustomersService {
     const tuples: string[] = [];
     for (const field of BLIND_INDEXED_FIELDS) {
       if (values[field] === undefined) continue;
-      const normalized = normalizeForBlindIndex(field, String(values[field]));
+      // fieldValues already put the phone in E.164: parsing it again would cost ~50 µs.
+      const normalized = field === 'phone' ? (values.phone as string | null) : normalizeForBlindIndex(field, String(values[field]));
       if (normalized === null) continue;
       const { version, digest } = this.keys.indexDigest(field, normalized);
       params.push(field, version, digest);

@@ -1,5 +1,8 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
+/** A monotonic figure kept elsewhere (a component's stats), read at scrape time. */
+export type CounterSource = () => number;
+
 /** Prometheus metrics of one vault instance (own registry, so several apps can share a process in tests). */
 export class MetricsService {
   readonly registry = new Registry();
@@ -19,6 +22,21 @@ export class MetricsService {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Exposes counters that components keep themselves (e.g. the audit log's), read at each scrape. */
+  exposeCounters(counters: Record<string, { help: string; read: CounterSource }>): void {
+    for (const [name, { help, read }] of Object.entries(counters)) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
   }
 
   observe(method: string, route: string, status: number, seconds: number): void {

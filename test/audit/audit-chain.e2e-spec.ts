@@ -62,28 +62,38 @@ describe('audit chain (real PostgreSQL)', () => {
     expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20]);
   });
 
-  it('the canonical form is the documented one (JCS) for awkward strings too: an export line re-hashes to its stored hash', async () => {
+  it('the canonical form is the documented one (JCS) for awkward strings too, chained directly or through audit_pending: export lines re-hash to their stored hashes', async () => {
     const vault = await start();
     const awkward = 'quote " backslash \\ newline \n tab \t ctl \u0001 del \u007f é 中 😀 ls \u2028 nul \u0000 end';
-    await vault.app.get(AuditLog).record(
-      sampleEvent({
-        actor: { id: null, name: awkward, kind: 'anonymous', roles: ['b', 'a', awkward] },
-        reason: awkward,
-        clientIp: null,
-        purpose: null,
-        fields: { revealed: [], masked: [awkward], written: ['x'] },
-        details: { zeta: 1.5, alpha: awkward, big: 1e21, neg: -3, yes: true, none: null },
-      }),
-    );
-    await vault.app.get(AuditSealer).sealNow();
-    expect(await verify(vault)).toMatchObject({ valid: true, checked: 1 });
-    const [line] = await collect(vault.app.get(AuditQueryService).export({}, 'ndjson'));
-    const view = JSON.parse(line) as AuditEventView;
-    expect(view.reason).toBe(awkward.replace('\u0000', '\uFFFD'));
-    const { seq, prevHash, hash, ...event } = view;
-    const canonical = canonicalJson({ ...event, seq, v: 1 });
-    expect(canonical).toBe(canonicalEvent(seq, { ...event, at: new Date(event.at) }));
-    expect(chainHash(Buffer.from(prevHash, 'hex'), canonical).toString('hex')).toBe(hash);
+    const event = sampleEvent({
+      actor: { id: null, name: awkward, kind: 'anonymous', roles: ['b', 'a', awkward] },
+      reason: awkward,
+      clientIp: null,
+      purpose: null,
+      fields: { revealed: [], masked: [awkward], written: ['x'] },
+      details: { zeta: 1.5, alpha: awkward, big: 1e21, tiny: 5e-324, frac: 0.1 + 0.2, neg: -3, negZero: -0, yes: true, none: null },
+    });
+    const sealer = vault.app.get(AuditSealer);
+    await sealer.sealNow();
+    expect(sealer.isSealer).toBe(true);
+    // The sealing process chains record()'s batch itself, hashed before the insert...
+    await vault.app.get(AuditLog).record(event);
+    expect(sealer.stats.appended).toBe(1);
+    // ...and events written inside a transaction are hashed from what PostgreSQL gives back.
+    await vault.runtime.database.dataSource.transaction((m) => vault.app.get(AuditLog).recordInTransaction(m, event));
+    await sealer.sealNow();
+    expect(sealer.stats.sealed).toBe(1);
+    expect(await verify(vault)).toMatchObject({ valid: true, checked: 2 });
+    const lines = await collect(vault.app.get(AuditQueryService).export({}, 'ndjson'));
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      const view = JSON.parse(line) as AuditEventView;
+      expect(view.reason).toBe(awkward.replace('\u0000', '\uFFFD'));
+      const { seq, prevHash, hash, ...rest } = view;
+      const canonical = canonicalJson({ ...rest, seq, v: 1 });
+      expect(canonical).toBe(canonicalEvent(seq, { ...rest, at: new Date(rest.at) }));
+      expect(chainHash(Buffer.from(prevHash, 'hex'), canonical).toString('hex')).toBe(hash);
+    }
   });
 
   it('the append-only trigger refuses UPDATE, DELETE and TRUNCATE on every audit table', async () => {
@@ -306,6 +316,12 @@ describe('audit chain (real PostgreSQL)', () => {
     // Group commit did batch: fewer INSERTs than events.
     const stats = a.app.get(PgAuditLog).stats;
     expect(stats.batches).toBeLessThan(stats.events);
+    // Both paths were taken: the sealing process chained its own batches directly, and moved the
+    // other process's (and every in-transaction) event from audit_pending.
+    const sealing = [a, b].find((v) => v.app.get(AuditSealer).isSealer)?.app.get(AuditSealer);
+    expect(sealing?.stats.appended).toBeGreaterThan(0);
+    expect(sealing?.stats.sealed).toBeGreaterThan(0);
+    expect((sealing?.stats.appended ?? 0) + (sealing?.stats.sealed ?? 0)).toBeGreaterThanOrEqual(wa + wb);
 
     // Exactly one of them sealed; stop it, and the other takes over.
     const sealers = [a, b].filter((v) => v.app.get(AuditSealer).isSealer);

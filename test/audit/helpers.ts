@@ -29,14 +29,18 @@ export async function tamper(vault: TestApp, statements: string): Promise<void> 
   await vault.sql(`BEGIN; SET LOCAL session_replication_role = replica; ${statements}; COMMIT;`);
 }
 
-/** Makes every insert into audit_pending fail, as a full disk or a revoked grant would. */
+/**
+ * Makes every insert into the audit log fail, as a full disk or a revoked grant would: into
+ * audit_pending and into audit_events (where the sealing process appends its own events directly).
+ */
 export async function breakAuditInserts(vault: TestApp, broken: boolean): Promise<void> {
   if (broken) {
     await vault.sql(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'test: audit storage unavailable'; END $$;
-      CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_pending FOR EACH STATEMENT EXECUTE FUNCTION test_fail_audit();`);
+      CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_pending FOR EACH STATEMENT EXECUTE FUNCTION test_fail_audit();
+      CREATE TRIGGER test_fail_audit BEFORE INSERT ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION test_fail_audit();`);
   } else {
-    await vault.sql('DROP TRIGGER IF EXISTS test_fail_audit ON audit_pending');
+    await vault.sql('DROP TRIGGER IF EXISTS test_fail_audit ON audit_pending; DROP TRIGGER IF EXISTS test_fail_audit ON audit_events');
   }
 }
 

@@ -94,6 +94,7 @@ describe('faults: the database goes away and comes back; the audit store refuses
   it('answers 503 without plaintext when the audit store refuses writes, and rolls the write back', async () => {
     await vault.sql(`CREATE OR REPLACE FUNCTION cv_test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit store refuses writes (test)'; END $$`);
     await vault.sql('CREATE TRIGGER cv_test_refuse_audit BEFORE INSERT ON audit_pending FOR EACH ROW EXECUTE FUNCTION cv_test_refuse_audit()');
+    await vault.sql('CREATE TRIGGER cv_test_refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION cv_test_refuse_audit()');
     try {
       const denied = await read();
       bodies.push(denied.text);
@@ -115,6 +116,7 @@ describe('faults: the database goes away and comes back; the audit store refuses
       expect(search.text).not.toContain(customerId);
     } finally {
       await vault.sql('DROP TRIGGER IF EXISTS cv_test_refuse_audit ON audit_pending');
+      await vault.sql('DROP TRIGGER IF EXISTS cv_test_refuse_audit ON audit_events');
     }
     const back = await read().expect(200);
     expect(back.body.data.fullName).toBe(PERSON.personal.fullName);
