@@ -24,6 +24,18 @@ export class KeyLifecycle1764100003000 implements MigrationInterface {
     await q.query(`CREATE INDEX key_rotation_jobs_pending ON key_rotation_jobs (created_at) WHERE state IN ('queued', 'running')`);
     // A process that has not yet seen a retirement must not wrap a DEK under the destroyed KEK.
     // FOR KEY SHARE waits for a concurrent retire (which holds FOR UPDATE) and then sees its result.
+    await createPerRowKekGuard(q);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TRIGGER customer_deks_live_kek ON customer_deks');
+    await q.query('DROP FUNCTION customer_deks_live_kek()');
+    await q.query('DROP TABLE key_rotation_jobs');
+  }
+}
+
+/** The per-row guard as this migration created it (1764100004000 replaces it, and restores it on revert). */
+export async function createPerRowKekGuard(q: QueryRunner): Promise<void> {
     await q.query(`
       CREATE FUNCTION customer_deks_live_kek() RETURNS trigger LANGUAGE plpgsql AS $$
       DECLARE kek_state text;
@@ -37,11 +49,4 @@ export class KeyLifecycle1764100003000 implements MigrationInterface {
     await q.query(`
       CREATE TRIGGER customer_deks_live_kek BEFORE INSERT OR UPDATE OF kek_version ON customer_deks
       FOR EACH ROW EXECUTE FUNCTION customer_deks_live_kek()`);
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query('DROP TRIGGER customer_deks_live_kek ON customer_deks');
-    await q.query('DROP FUNCTION customer_deks_live_kek()');
-    await q.query('DROP TABLE key_rotation_jobs');
-  }
 }

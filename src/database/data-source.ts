@@ -40,12 +40,20 @@ const MIGRATION_LOCK = 0x6376_6d69; // 'cvmi'
 
 /** Applies pending migrations under an advisory lock; returns the names applied. */
 export async function runMigrations(dataSource: DataSource): Promise<string[]> {
+  return underMigrationLock(dataSource, async () => (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name));
+}
+
+/** Undoes the most recently applied migration, under the same lock as a vault starting up. */
+export async function revertLastMigration(dataSource: DataSource): Promise<void> {
+  await underMigrationLock(dataSource, () => dataSource.undoLastMigration({ transaction: 'each' }));
+}
+
+async function underMigrationLock<T>(dataSource: DataSource, fn: () => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    const applied = await dataSource.runMigrations({ transaction: 'each' });
-    return applied.map((migration) => migration.name);
+    return await fn();
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     await runner.release();

@@ -28,6 +28,13 @@ interface PendingJob {
   age_ms: number;
 }
 
+interface RewrappedBatch {
+  ids: string[];
+  versions: number[];
+  fromKeks: number[];
+  wrapped: Buffer[];
+}
+
 interface DekRow {
   customer_id: string;
   version: number;
@@ -157,15 +164,8 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     // A pass that started SETTLE_MS after the rotation sees every DEK ever made under an old version.
     let settledPass = cursor === null && job.age_ms >= SETTLE_MS;
     while (!this.stopped) {
-      await runner.startTransaction();
-      const rows = (await runner.query(
-        `SELECT customer_id, version, kek_version, wrapped_key FROM customer_deks
-         WHERE kek_version <> $1 AND ($2::uuid IS NULL OR customer_id > $2::uuid)
-         ORDER BY customer_id, version LIMIT $3 FOR UPDATE`,
-        [target, cursor, this.config.rotationBatchSize],
-      )) as DekRow[];
-      if (rows.length === 0) {
-        await runner.commitTransaction();
+      const batch = await this.rewrapped(await this.readBatch(target, cursor), target);
+      if (batch === null) {
         if (settledPass) {
           await this.finish(runner, job, 'done', null);
           return;
@@ -176,34 +176,67 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
         await runner.query('UPDATE key_rotation_jobs SET last_customer_id = NULL WHERE id = $1', [job.id]);
         continue;
       }
-      const ids: string[] = [];
-      const versions: number[] = [];
-      const wrapped: Buffer[] = [];
-      for (const row of rows) {
-        if (row.kek_version !== target) await this.keys.ensureKek(row.kek_version);
-        ids.push(row.customer_id);
-        versions.push(row.version);
-        wrapped.push(this.keys.rewrapDekTo(row.customer_id, { version: row.version, kekVersion: row.kek_version, wrapped: row.wrapped_key }, target));
-      }
-      await runner.query(
+      cursor = batch.ids[batch.ids.length - 1];
+      // Superseded by a newer rotation meanwhile: its job takes over.
+      if (!(await this.writeBatch(runner, job, batch, cursor))) return;
+      if (this.config.rotationBatchPauseMs > 0) await sleep(this.config.rotationBatchPauseMs);
+    }
+  }
+
+  /** The next DEKs after `cursor` not under the target version, read without locks (see writeBatch). */
+  private async readBatch(target: number, cursor: string | null): Promise<DekRow[]> {
+    return (await this.dataSource.query(
+      `SELECT customer_id, version, kek_version, wrapped_key FROM customer_deks
+       WHERE kek_version <> $1 AND ($2::uuid IS NULL OR customer_id > $2::uuid)
+       ORDER BY customer_id, version LIMIT $3`,
+      [target, cursor, this.config.rotationBatchSize],
+    )) as DekRow[];
+  }
+
+  /** The batch rewrapped under the target KEK, or null when there was nothing to rewrap. */
+  private async rewrapped(rows: DekRow[], target: number): Promise<RewrappedBatch | null> {
+    if (rows.length === 0) return null;
+    const batch: RewrappedBatch = { ids: [], versions: [], fromKeks: [], wrapped: [] };
+    for (const row of rows) {
+      if (row.kek_version !== target) await this.keys.ensureKek(row.kek_version);
+      batch.ids.push(row.customer_id);
+      batch.versions.push(row.version);
+      batch.fromKeks.push(row.kek_version);
+      batch.wrapped.push(this.keys.rewrapDekTo(row.customer_id, { version: row.version, kekVersion: row.kek_version, wrapped: row.wrapped_key }, target));
+    }
+    return batch;
+  }
+
+  /**
+   * One transaction: the rewrapped DEKs and the job's progress and cursor. No row locks were taken
+   * while reading (FOR UPDATE would write a lock into every row, doubling the writes): a DEK is only
+   * updated if it is still the one that was read, under the same KEK. One re-keyed or erased
+   * meanwhile is left alone (a re-key writes its new DEK under the active KEK; anything else is
+   * found by the settled pass). False when the job was superseded by a newer rotation.
+   */
+  private async writeBatch(runner: QueryRunner, job: PendingJob, batch: RewrappedBatch, cursor: string): Promise<boolean> {
+    await runner.startTransaction();
+    try {
+      const updated = (await runner.query(
         `UPDATE customer_deks d SET kek_version = $1, wrapped_key = v.w
-         FROM unnest($2::uuid[], $3::int[], $4::bytea[]) AS v(id, ver, w)
-         WHERE d.customer_id = v.id AND d.version = v.ver`,
-        [target, ids, versions, wrapped],
-      );
-      cursor = ids[ids.length - 1];
+         FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bytea[]) AS v(id, ver, kek, w)
+         WHERE d.customer_id = v.id AND d.version = v.ver AND d.kek_version = v.kek`,
+        [job.target_version, batch.ids, batch.versions, batch.fromKeks, batch.wrapped],
+      )) as unknown;
       const progressed = (await runner.query(
         `UPDATE key_rotation_jobs SET done = done + $2, total = GREATEST(total, done + $2), last_customer_id = $3
          WHERE id = $1 AND state = 'running' RETURNING id`,
-        [job.id, rows.length, cursor],
+        [job.id, updatedCount(updated), cursor],
       )) as unknown;
       if (affected(progressed) === 0) {
-        // Superseded by a newer rotation meanwhile: its job takes over.
         await runner.rollbackTransaction();
-        return;
+        return false;
       }
       await runner.commitTransaction();
-      if (this.config.rotationBatchPauseMs > 0) await sleep(this.config.rotationBatchPauseMs);
+      return true;
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
     }
   }
 
@@ -251,4 +284,9 @@ function rowsOf<T>(result: unknown): T[] {
 
 function affected(result: unknown): number {
   return rowsOf<unknown>(result).length;
+}
+
+/** Rows changed by an UPDATE without RETURNING through a QueryRunner (`[[], count]`). */
+function updatedCount(result: unknown): number {
+  return Array.isArray(result) && result.length === 2 && typeof result[1] === 'number' ? result[1] : 0;
 }
