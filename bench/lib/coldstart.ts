@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, NodeChild, waitForHttp } from './procs.js';
-import { baseEnv, VAULT_MAIN } from './stack.js';
+import { baseEnv, startScriptNodeFlags, VAULT_MAIN } from './stack.js';
 
 export interface ColdStartRun {
   coldMs: number;
@@ -47,7 +47,7 @@ async function startOnce(dataDir: string, name: string, register: (child: NodeCh
     LOG_LEVEL: 'warn',
   };
   const started = Date.now();
-  const child = new NodeChild(name, VAULT_MAIN, [], env);
+  const child = new NodeChild(name, VAULT_MAIN, [], env, startScriptNodeFlags());
   register(child);
   try {
     await waitForHttp(`http://127.0.0.1:${port}/readyz`, child, 120_000, 20);

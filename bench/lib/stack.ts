@@ -4,7 +4,7 @@
  * database of one PostgreSQL server; principals made with the vault's CLI; seeding through HTTP.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,7 @@ export class Stack {
       VAULT_RATE_LIMIT_PER_MINUTE: '0',
     };
     this.vaultUrl = `http://127.0.0.1:${port}`;
-    this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv, nodeArgsFor('VAULT'));
+    this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv, [...startScriptNodeFlags(), ...nodeArgsFor('VAULT')]);
     const ms = await waitForHttp(`${this.vaultUrl}/readyz`, this.vault, 120_000);
     this.log(`vault ready on ${this.vaultUrl} (pid ${this.vault.pid}) in ${(ms / 1000).toFixed(1)} s`);
   }
@@ -91,7 +91,7 @@ export class Stack {
     this.baselineDbUrl = await this.server.createDatabase('cv_bench_baseline');
     const port = await freePort();
     this.baselineUrl = `http://127.0.0.1:${port}`;
-    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' }, nodeArgsFor('BASELINE'));
+    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' }, [...startScriptNodeFlags(), ...nodeArgsFor('BASELINE')]);
     const ms = await waitForHttp(`${this.baselineUrl}/readyz`, this.baseline, 60_000);
     this.log(`baseline ready on ${this.baselineUrl} (pid ${this.baseline.pid}) in ${(ms / 1000).toFixed(1)} s`);
   }
@@ -178,4 +178,11 @@ export class Stack {
 /** BENCH_VAULT_NODE_ARGS / BENCH_BASELINE_NODE_ARGS: node flags for one side, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 function nodeArgsFor(side: 'VAULT' | 'BASELINE'): string[] {
   return (process.env[`BENCH_${side}_NODE_ARGS`] ?? '').split(' ').filter((arg) => arg !== '');
+}
+
+/** The node flags of `npm start` (package.json), so the vault runs here as it is deployed. */
+export function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const match = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(pkg.scripts?.start ?? '');
+  return match ? match[1].trim().split(/\s+/).filter((flag) => flag !== '') : [];
 }

@@ -214,14 +214,20 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     await client?.end().catch(() => undefined);
   }
 
-  /** Chains one batch in one transaction (and signs a checkpoint when due); returns the batch size. */
+  /**
+   * Chains one batch of pending events (one statement) and signs a checkpoint when due (with it, in
+   * one transaction); returns the batch size.
+   */
   private async sealBatch(): Promise<number> {
     const client = this.client;
     const last = this.last;
     if (!client || !last) throw new Error('sealer not connected');
     let checkpoint: Checkpoint | undefined;
     let count: number;
-    await client.query('BEGIN');
+    // No transaction until there is something to write: this runs before every direct append too
+    // (see appendIfSealer), where nothing is usually pending. The lock makes this the only writer of
+    // the chain, so the cached head and the rows read stay valid until the writes below.
+    let inTransaction = false;
     try {
       const head = this.head ?? (await readHead(client));
       let seq = head.seq;
@@ -233,39 +239,45 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
         types: RAW_TYPES,
       });
       count = pending.rows.length;
-      if (count > 0) {
-        const ids: string[] = [];
-        const seqs: number[] = [];
-        const prevs: string[] = [];
-        const hashes: string[] = [];
-        for (const row of pending.rows) {
-          seq++;
-          // Hashed from the very columns that are copied into audit_events.
-          const hash = chainHash(prev, canonicalFromRaw(seq, row));
-          ids.push(row.id);
-          seqs.push(seq);
-          prevs.push(prev.toString('hex'));
-          hashes.push(hash.toString('hex'));
-          prev = hash;
-        }
-        const moved = await client.query(MOVE, [ids, seqs, prevs, hashes]);
-        if (moved.rowCount !== count) throw new Error(`sealed ${String(moved.rowCount)} of ${count} pending audit events`);
+      const ids: string[] = [];
+      const seqs: number[] = [];
+      const prevs: string[] = [];
+      const hashes: string[] = [];
+      for (const row of pending.rows) {
+        seq++;
+        // Hashed from the very columns that are copied into audit_events.
+        const hash = chainHash(prev, canonicalFromRaw(seq, row));
+        ids.push(row.id);
+        seqs.push(seq);
+        prevs.push(prev.toString('hex'));
+        hashes.push(hash.toString('hex'));
+        prev = hash;
       }
       const now = new Date();
       const due = seq > last.seq && (seq - last.seq >= this.config.auditCheckpointEvery || now.getTime() - last.at.getTime() >= this.config.auditCheckpointIntervalMs);
       if (due) {
         const body = { seq, hash: prev, at: now, keyId: this.signing.current.keyId, prevSignature: last.signature };
         checkpoint = { ...body, signature: this.signing.sign(body) };
+        // The moved events and the checkpoint naming them commit together.
+        await client.query('BEGIN');
+        inTransaction = true;
+      }
+      if (count > 0) {
+        const moved = await client.query(MOVE, [ids, seqs, prevs, hashes]);
+        if (moved.rowCount !== count) throw new Error(`sealed ${String(moved.rowCount)} of ${count} pending audit events`);
+      }
+      if (checkpoint) {
         await client.query(
           'INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev_signature) VALUES ($1, $2, $3, $4, $5, $6)',
           [checkpoint.seq, checkpoint.hash, checkpoint.at, checkpoint.keyId, checkpoint.signature, checkpoint.prevSignature],
         );
+        await client.query('COMMIT');
+        inTransaction = false;
       }
-      await client.query('COMMIT');
       this.head = { seq, hash: prev };
     } catch (error) {
       this.head = undefined;
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
     if (count > 0) {
@@ -282,19 +294,25 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
-   * Chains new events straight into audit_events when this process is the sealer: one INSERT,
-   * committed on its own (one round trip, no pending row to insert, read and delete later), the
-   * head kept in memory since the lock makes this the only writer of the chain. Returns false when
+   * Chains new events straight into audit_events when this process is the sealer: first whatever is
+   * pending (one query when nothing is), then the batch in one INSERT committed on its own (no
+   * pending row to insert, read and delete later), the head kept in memory since the lock makes
+   * this the only writer of the chain. Returns false when
    * another process seals (the caller writes the events to audit_pending instead). Throws when the
    * insert fails; the connection is then dropped (lock and cached head with it), since the outcome
    * of a failed commit is unknown and the next holder must read the head from the database.
-   * Checkpoints stay with the sealing cycle, which signs the head when one is due.
+   * Checkpoints are signed by the sealing step (before the append or on the next tick) when due.
    */
   appendIfSealer(rows: Record<EventColumn, unknown>[]): Promise<boolean> {
     return this.exclusive(async () => {
       const client = this.client;
       if (!this.holder || client === undefined || this.stopped) return false;
       try {
+        // Whatever was committed to audit_pending before this batch (a create, another process's
+        // events) is chained first, so seq order follows the order things happened.
+        while ((await this.sealBatch()) === SEAL_BATCH) {
+          // a full batch: more may be waiting
+        }
         const head = this.head ?? (await readHead(client));
         let seq = head.seq;
         let prev = head.hash;
