@@ -18,26 +18,34 @@ const SEAL_BATCH = 2000;
 /** How long `sealNow` waits for another process's sealer before answering with what is sealed. */
 const SEAL_WAIT_MS = 5_000;
 
-/**
- * Moves a batch of pending rows into the chain in one statement: delete from audit_pending and
- * insert into audit_events with the seq and hashes computed by the sealer.
- */
-const MOVE = `
-  WITH x AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[]) AS x(id, seq, prev_hash, hash)),
+/** The pending rows of a batch, deleted and returned with the seq and hashes the sealer computed. */
+const MOVED_CTE = `x AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[]) AS x(id, seq, prev_hash, hash)),
   moved AS (
     DELETE FROM audit_pending p USING x WHERE p.id = x.id
     RETURNING x.seq, x.prev_hash, x.hash, ${EVENT_COLUMNS.map((c) => `p.${c}`).join(', ')}
-  )
-  INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
+  )`;
+const INSERT_MOVED = `INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
   SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex') FROM moved`;
 
-/**
- * Appends a batch of new events to the chain: the rows travel as one jsonb parameter with their
- * seq and hashes computed by the sealer (see `appendIfSealer`).
- */
-const APPEND = `INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
+/** Moves a batch of pending rows into the chain in one statement. */
+const MOVE = `WITH ${MOVED_CTE} ${INSERT_MOVED}`;
+
+/** Inserts new events, which travel as one jsonb parameter with their seq and hashes (see `appendIfSealer`). */
+const appendFrom = (param: number): string => `INSERT INTO audit_events (seq, ${EVENT_COLUMNS.join(', ')}, prev_hash, hash)
   SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex')
-  FROM jsonb_to_recordset($1::jsonb) AS x(seq int8, ${RECORDSET_TYPES}, prev_hash text, hash text)`;
+  FROM jsonb_to_recordset($${param}::jsonb) AS y(seq int8, ${RECORDSET_TYPES}, prev_hash text, hash text)`;
+const APPEND = appendFrom(1);
+
+/** Both in one statement, so one commit (one WAL flush) chains what was pending and the new batch. */
+const MOVE_AND_APPEND = `WITH ${MOVED_CTE}, m AS (${INSERT_MOVED} RETURNING 1), a AS (${appendFrom(5)} RETURNING 1)
+  SELECT (SELECT count(*) FROM m)::int AS moved, (SELECT count(*) FROM a)::int AS appended`;
+
+/** Pending rows read and hashed, not yet written: the MOVE parameters and the head after them. */
+interface ChainedPending {
+  count: number;
+  params: [string[], number[], string[], string[]];
+  head: ChainHead;
+}
 
 interface ChainHead {
   seq: number;
@@ -224,35 +232,13 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     if (!client || !last) throw new Error('sealer not connected');
     let checkpoint: Checkpoint | undefined;
     let count: number;
-    // No transaction until there is something to write: this runs before every direct append too
-    // (see appendIfSealer), where nothing is usually pending. The lock makes this the only writer of
-    // the chain, so the cached head and the rows read stay valid until the writes below.
+    // No transaction unless a checkpoint is due (the move is one statement). The lock makes this the
+    // only writer of the chain, so the cached head and the rows read stay valid until the writes.
     let inTransaction = false;
     try {
-      const head = this.head ?? (await readHead(client));
-      let seq = head.seq;
-      let prev = head.hash;
-      // No FOR UPDATE (it would need the UPDATE privilege): the advisory lock makes this the only
-      // sealer, and MOVE checks that it deleted every row it chained.
-      const pending = await client.query<RawEventRow & { id: string }>({
-        text: `SELECT id, ${RAW_SELECT} FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH}`,
-        types: RAW_TYPES,
-      });
-      count = pending.rows.length;
-      const ids: string[] = [];
-      const seqs: number[] = [];
-      const prevs: string[] = [];
-      const hashes: string[] = [];
-      for (const row of pending.rows) {
-        seq++;
-        // Hashed from the very columns that are copied into audit_events.
-        const hash = chainHash(prev, canonicalFromRaw(seq, row));
-        ids.push(row.id);
-        seqs.push(seq);
-        prevs.push(prev.toString('hex'));
-        hashes.push(hash.toString('hex'));
-        prev = hash;
-      }
+      const pending = await this.chainPending(client);
+      count = pending.count;
+      const { seq, hash: prev } = pending.head;
       const now = new Date();
       const due = seq > last.seq && (seq - last.seq >= this.config.auditCheckpointEvery || now.getTime() - last.at.getTime() >= this.config.auditCheckpointIntervalMs);
       if (due) {
@@ -263,7 +249,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
         inTransaction = true;
       }
       if (count > 0) {
-        const moved = await client.query(MOVE, [ids, seqs, prevs, hashes]);
+        const moved = await client.query(MOVE, pending.params);
         if (moved.rowCount !== count) throw new Error(`sealed ${String(moved.rowCount)} of ${count} pending audit events`);
       }
       if (checkpoint) {
@@ -280,11 +266,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    if (count > 0) {
-      this.stats.sealed += count;
-      this.stats.batches++;
-      if (count > this.stats.maxBatch) this.stats.maxBatch = count;
-    }
+    this.countSealed(count);
     if (checkpoint) {
       this.last = { seq: checkpoint.seq, at: checkpoint.at, signature: checkpoint.signature };
       this.stats.checkpoints++;
@@ -294,10 +276,10 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   /**
-   * Chains new events straight into audit_events when this process is the sealer: first whatever is
-   * pending (one query when nothing is), then the batch in one INSERT committed on its own (no
-   * pending row to insert, read and delete later), the head kept in memory since the lock makes
-   * this the only writer of the chain. Returns false when
+   * Chains new events straight into audit_events when this process is the sealer: whatever is
+   * pending first (one query when nothing is), then the batch, in one statement committed on its
+   * own (no pending row to insert, read and delete later for these events), the head kept in memory
+   * since the lock makes this the only writer of the chain. Returns false when
    * another process seals (the caller writes the events to audit_pending instead). Throws when the
    * insert fails; the connection is then dropped (lock and cached head with it), since the outcome
    * of a failed commit is unknown and the next holder must read the head from the database.
@@ -309,13 +291,14 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       if (!this.holder || client === undefined || this.stopped) return false;
       try {
         // Whatever was committed to audit_pending before this batch (a create, another process's
-        // events) is chained first, so seq order follows the order things happened.
-        while ((await this.sealBatch()) === SEAL_BATCH) {
-          // a full batch: more may be waiting
+        // events) is chained first, in the same statement, so seq order follows the order things
+        // happened. A backlog of more than one batch goes through the sealing cycle first.
+        let pending = await this.chainPending(client);
+        while (pending.count === SEAL_BATCH) {
+          await this.sealBatch();
+          pending = await this.chainPending(client);
         }
-        const head = this.head ?? (await readHead(client));
-        let seq = head.seq;
-        let prev = head.hash;
+        let { seq, hash: prev } = pending.head;
         const chained = rows.map((row) => {
           seq++;
           const hash = chainHash(prev, canonicalFromRaw(seq, rawFromRow(row)));
@@ -323,8 +306,16 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
           prev = hash;
           return out;
         });
-        const inserted = await client.query(APPEND, [JSON.stringify(chained)]);
-        if (inserted.rowCount !== rows.length) throw new Error(`appended ${String(inserted.rowCount)} of ${rows.length} audit events`);
+        if (pending.count === 0) {
+          const inserted = await client.query(APPEND, [JSON.stringify(chained)]);
+          if (inserted.rowCount !== rows.length) throw new Error(`appended ${String(inserted.rowCount)} of ${rows.length} audit events`);
+        } else {
+          const { rows: [written] } = await client.query<{ moved: number; appended: number }>(MOVE_AND_APPEND, [...pending.params, JSON.stringify(chained)]);
+          if (written.moved !== pending.count || written.appended !== rows.length) {
+            throw new Error(`sealed ${written.moved} of ${pending.count} pending and appended ${written.appended} of ${rows.length} audit events`);
+          }
+          this.countSealed(pending.count);
+        }
         this.head = { seq, hash: prev };
       } catch (error) {
         this.log.error({ err: describe(error), events: rows.length }, 'audit events could not be appended to the chain');
@@ -334,6 +325,40 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       this.stats.appended += rows.length;
       return true;
     });
+  }
+
+  /**
+   * Reads the next batch of pending rows (in id order, without FOR UPDATE, which would need the
+   * UPDATE privilege: the lock makes this the only sealer, and every move checks it deleted each row
+   * it chained) and hashes them after the current head. Writes nothing.
+   */
+  private async chainPending(client: pg.Client): Promise<ChainedPending> {
+    const head = this.head ?? (await readHead(client));
+    let seq = head.seq;
+    let prev = head.hash;
+    const pending = await client.query<RawEventRow & { id: string }>({
+      text: `SELECT id, ${RAW_SELECT} FROM audit_pending ORDER BY id LIMIT ${SEAL_BATCH}`,
+      types: RAW_TYPES,
+    });
+    const params: ChainedPending['params'] = [[], [], [], []];
+    for (const row of pending.rows) {
+      seq++;
+      // Hashed from the very columns that are copied into audit_events.
+      const hash = chainHash(prev, canonicalFromRaw(seq, row));
+      params[0].push(row.id);
+      params[1].push(seq);
+      params[2].push(prev.toString('hex'));
+      params[3].push(hash.toString('hex'));
+      prev = hash;
+    }
+    return { count: pending.rows.length, params, head: { seq, hash: prev } };
+  }
+
+  private countSealed(count: number): void {
+    if (count === 0) return;
+    this.stats.sealed += count;
+    this.stats.batches++;
+    if (count > this.stats.maxBatch) this.stats.maxBatch = count;
   }
 
   /** After the commit (a line in the file never names a checkpoint the database lacks), fsync'd. */
