@@ -23,7 +23,7 @@ import { BenchServer, withTimeout, type ServerInfo } from './lib/database.js';
 import type { LoadConfig, LoadResult, OpSpec } from './lib/load-protocol.js';
 import { liveLoads, runLoad } from './lib/loader.js';
 import { CpuMeter, procStatusBytes, RssSampler, runNode, type NodeChild } from './lib/procs.js';
-import { comparisonTable, evaluate, fmt, median, MiB, SCENARIO_LABELS, spreadTable, summarise, type Pair, type Scenario } from './lib/report.js';
+import { comparisonTable, cpuTable, evaluate, fmt, median, MiB, SCENARIO_LABELS, spreadTable, summarise, type Pair, type Scenario } from './lib/report.js';
 import { fillDeks, rotateWhileServing, type RotationResult } from './lib/rotation.js';
 import { BASELINE_MAIN, baseEnv, DIST, LOAD_WORKER, passedThroughVaultEnv, ROOT, Stack, VAULT_CLI, VAULT_MAIN, type Seeded } from './lib/stack.js';
 
@@ -270,6 +270,10 @@ async function compare(options: Options, tmp: string): Promise<number> {
     `${machineLine(pgInfo)}. ${options.customers.toLocaleString('en-US')} customers seeded in each; ${options.repeat} alternating vault/baseline pairs of ${options.durationSeconds} s per row (after a ${options.warmupSeconds} s warm-up per scenario), medians; commit ${git(['rev-parse', '--short', 'HEAD']) ?? '?'}, ${new Date().toISOString().slice(0, 10)}.`,
     '',
     comparisonTable(pairs),
+    '',
+    'CPU per request (median of the runs; app: the vault or baseline process, PostgreSQL: all its processes):',
+    '',
+    cpuTable(pairs),
     '',
     `Peak RSS of the vault under load: ${(peakRss / MiB).toFixed(0)} MiB (VmRSS sampled every 250 ms during the measured runs), target ≤ ${RSS_TARGET_MIB} MiB: **${rssVerdict}**; VmHWM over the whole run, seeding included: ${(hwm / MiB).toFixed(0)} MiB.`,
   ];

@@ -119,4 +119,19 @@ export function spreadTable(pairs: Pair[]): string {
   return lines.join('\n');
 }
 
+/**
+ * CPU per request, median over a side's runs: the app process and PostgreSQL (all its processes),
+ * in µs. On a machine where app, database and load generator share the CPUs, the req/s ratio is
+ * roughly the inverse ratio of these totals; they also move less with other load than req/s does.
+ */
+export function cpuTable(pairs: Pair[]): string {
+  const perRequest = (runs: Side['runs'], key: 'appMs' | 'pgMs'): number => median(runs.filter((r) => r.cpu && r.requests > 0).map((r) => ((r.cpu?.[key] ?? 0) * 1000) / r.requests));
+  const lines = ['| scenario | c | vault app / PostgreSQL µs | baseline app / PostgreSQL µs | vault/baseline (app + PostgreSQL) |', '|---|---:|---:|---:|---:|'];
+  for (const p of pairs) {
+    const [va, vp, ba, bp] = [perRequest(p.vault.runs, 'appMs'), perRequest(p.vault.runs, 'pgMs'), perRequest(p.baseline.runs, 'appMs'), perRequest(p.baseline.runs, 'pgMs')];
+    lines.push(`| ${p.scenario} | ${p.connections} | ${int(va)} / ${int(vp)} | ${int(ba)} / ${int(bp)} | ${x((va + vp) / (ba + bp))} |`);
+  }
+  return lines.join('\n');
+}
+
 export const fmt = { int, ms, x };

@@ -35,6 +35,8 @@ const appendFrom = (param: number): string => `INSERT INTO audit_events (seq, ${
   SELECT seq, ${EVENT_COLUMNS.join(', ')}, decode(prev_hash, 'hex'), decode(hash, 'hex')
   FROM jsonb_to_recordset($${param}::jsonb) AS y(seq int8, ${RECORDSET_TYPES}, prev_hash text, hash text)`;
 const APPEND = appendFrom(1);
+/** The same, inserting nothing when an event is pending (which must be chained first). */
+const APPEND_IF_NOTHING_PENDING = `${APPEND} WHERE NOT EXISTS (SELECT 1 FROM audit_pending)`;
 
 /** Both in one statement, so one commit (one WAL flush) chains what was pending and the new batch. */
 const MOVE_AND_APPEND = `WITH ${MOVED_CTE}, m AS (${INSERT_MOVED} RETURNING 1), a AS (${appendFrom(5)} RETURNING 1)
@@ -82,6 +84,8 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   private last: LastCheckpoint | undefined;
   /** The chain head as this process last committed it while holding the lock; undefined: read it. */
   private head: ChainHead | undefined;
+  /** Whether the last direct append found pending events (mixed traffic): then look first. */
+  private pendingSeenLastFlush = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<unknown> = Promise.resolve();
@@ -291,31 +295,40 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       if (!this.holder || client === undefined || this.stopped) return false;
       try {
         // Whatever was committed to audit_pending before this batch (a create, another process's
-        // events) is chained first, in the same statement, so seq order follows the order things
-        // happened. A backlog of more than one batch goes through the sealing cycle first.
+        // events) is chained first, so seq order follows the order things happened. Usually nothing
+        // is: then one statement appends the batch on the condition that nothing is pending. When
+        // something is (or was at the last flush), the pending rows are read and hashed, then moved
+        // and the batch appended in one statement; a backlog of more than one batch goes through
+        // the sealing cycle first.
+        if (!this.pendingSeenLastFlush) {
+          const head = this.head ?? (await readHead(client));
+          const fast = chainAfter(head, rows);
+          const inserted = await client.query(APPEND_IF_NOTHING_PENDING, [JSON.stringify(fast.rows)]);
+          if (inserted.rowCount === rows.length) {
+            this.head = fast.head;
+            this.stats.appended += rows.length;
+            return true;
+          }
+          if (inserted.rowCount !== 0) throw new Error(`appended ${String(inserted.rowCount)} of ${rows.length} audit events`);
+        }
         let pending = await this.chainPending(client);
         while (pending.count === SEAL_BATCH) {
           await this.sealBatch();
           pending = await this.chainPending(client);
         }
-        let { seq, hash: prev } = pending.head;
-        const chained = rows.map((row) => {
-          seq++;
-          const hash = chainHash(prev, canonicalFromRaw(seq, rawFromRow(row)));
-          const out = { ...row, seq, prev_hash: prev.toString('hex'), hash: hash.toString('hex') };
-          prev = hash;
-          return out;
-        });
+        this.pendingSeenLastFlush = pending.count > 0;
+        const chained = chainAfter(pending.head, rows);
         if (pending.count === 0) {
-          const inserted = await client.query(APPEND, [JSON.stringify(chained)]);
+          const inserted = await client.query(APPEND, [JSON.stringify(chained.rows)]);
           if (inserted.rowCount !== rows.length) throw new Error(`appended ${String(inserted.rowCount)} of ${rows.length} audit events`);
         } else {
-          const { rows: [written] } = await client.query<{ moved: number; appended: number }>(MOVE_AND_APPEND, [...pending.params, JSON.stringify(chained)]);
+          const { rows: [written] } = await client.query<{ moved: number; appended: number }>(MOVE_AND_APPEND, [...pending.params, JSON.stringify(chained.rows)]);
           if (written.moved !== pending.count || written.appended !== rows.length) {
             throw new Error(`sealed ${written.moved} of ${pending.count} pending and appended ${written.appended} of ${rows.length} audit events`);
           }
           this.countSealed(pending.count);
         }
+        const { seq, hash: prev } = chained.head;
         this.head = { seq, hash: prev };
       } catch (error) {
         this.log.error({ err: describe(error), events: rows.length }, 'audit events could not be appended to the chain');
@@ -380,6 +393,20 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       this.log.error({ err: describe(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
     }
   }
+}
+
+/** New event rows with the seq and hashes that follow `head`, and the head after them. */
+function chainAfter(head: ChainHead, rows: Record<EventColumn, unknown>[]): { rows: Record<string, unknown>[]; head: ChainHead } {
+  let seq = head.seq;
+  let prev = head.hash;
+  const chained = rows.map((row) => {
+    seq++;
+    const hash = chainHash(prev, canonicalFromRaw(seq, rawFromRow(row)));
+    const out = { ...row, seq, prev_hash: prev.toString('hex'), hash: hash.toString('hex') };
+    prev = hash;
+    return out;
+  });
+  return { rows: chained, head: { seq, hash: prev } };
 }
 
 /** The last chained event (seq 0 and the genesis hash for an empty chain). */

@@ -96,6 +96,31 @@ describe('audit chain (real PostgreSQL)', () => {
     }
   });
 
+  it('a direct append chains what is pending first: seq order is the order events were committed', async () => {
+    // No sealing tick during the test: only the appends move pending events.
+    const vault = await start({ env: { VAULT_AUDIT_SEAL_INTERVAL_MS: '10000', VAULT_AUDIT_CHECKPOINT_EVERY: '1000' } });
+    const log = vault.app.get(AuditLog);
+    const sealer = vault.app.get(AuditSealer);
+    await sealer.sealNow();
+    const dataSource = vault.runtime.database.dataSource;
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      // a write's event (pending), then reads (direct): the first finds the pending event, the
+      // second looks and finds none, the third appends in one statement without looking
+      await dataSource.transaction((m) => log.recordInTransaction(m, sampleEvent({ requestId: `write-${i}`, action: 'customer.create' })));
+      for (const read of [`read-after-write-${i}`, `read-alone-${i}`, `read-fast-${i}`]) {
+        await log.record(sampleEvent({ requestId: read }));
+        order.push(read);
+      }
+      order.splice(order.length - 3, 0, `write-${i}`);
+    }
+    expect(sealer.stats).toMatchObject({ sealed: 3, appended: 9 });
+    expect(await vault.sql('SELECT 1 FROM audit_pending')).toEqual([]);
+    const chained = await vault.sql<{ request_id: string }>('SELECT request_id FROM audit_events ORDER BY seq');
+    expect(chained.map((r) => r.request_id).filter((id) => /^(write|read)-/.test(id))).toEqual(order);
+    expect(await verify(vault)).toMatchObject({ valid: true });
+  });
+
   it('the append-only trigger refuses UPDATE, DELETE and TRUNCATE on every audit table', async () => {
     const vault = await chainOf20();
     for (const table of ['audit_events', 'audit_checkpoints', 'audit_signing_keys']) {
