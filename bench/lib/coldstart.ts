@@ -3,9 +3,9 @@
  * embedded PostgreSQL is initialised, the development root key created, migrations applied) to
  * the first 200 from /readyz. Then a warm start on the same directory, for contrast.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { livePostmasterPid, stopPostmaster } from '../../src/database/embedded-database.js';
 import { freePort, NodeChild, waitForHttp } from './procs.js';
 import { baseEnv, startScriptNodeFlags, VAULT_MAIN } from './stack.js';
 
@@ -14,24 +14,10 @@ export interface ColdStartRun {
   warmMs: number;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The vault stops its embedded PostgreSQL on SIGTERM; if it was SIGKILLed, stop the server it left. */
 async function stopLeftoverPostgres(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  process.kill(pid, 'SIGINT');
-  for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  const pid = livePostmasterPid(path.join(dataDir, 'pg'));
+  if (pid !== undefined && !(await stopPostmaster(pid))) process.kill(pid, 'SIGKILL');
 }
 
 async function startOnce(dataDir: string, name: string, register: (child: NodeChild) => void): Promise<number> {

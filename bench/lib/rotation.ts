@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { generateKey, initSodium, LocalRootKeyProvider, wrapDek, zero } from '../../src/crypto/index.js';
+import type { RotationJobView } from '../../src/keys/keys.service.js';
 import type { LoadConfig, LoadResult } from './load-protocol.js';
 import { runLoad, startLoad } from './loader.js';
 import { RssSampler } from './procs.js';
@@ -36,14 +37,8 @@ export interface RotationResult {
   error?: string;
 }
 
-interface JobView {
-  state: 'queued' | 'running' | 'done' | 'failed';
-  total: number;
-  done: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-}
+/** GET /v1/keys/jobs/:id as the vault answers it. */
+type JobView = RotationJobView;
 
 /** Adds key-only customers until `customer_deks` holds `target` rows; returns how many were added. */
 export async function fillDeks(stack: Stack, target: number, log: (message: string) => void): Promise<number> {

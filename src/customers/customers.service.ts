@@ -33,6 +33,27 @@ const SELECT_WITH_DEK = `
   FROM customers c LEFT JOIN customer_deks d ON d.customer_id = c.id AND d.version = c.dek_version
   WHERE c.id = $1`;
 
+/** Columns and values of blind-index rows for customer `$id`, from three parallel array parameters. */
+const INDEX_ROWS_FROM = (id: number, first: number): string =>
+  `(customer_id, field, key_version, digest) SELECT $${id}, field, key_version, digest
+   FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bytea[]) AS t(field, key_version, digest)`;
+
+const FIRST_FIELD_PARAM = 6;
+const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
+
+/**
+ * A create's customer, DEK and blind indexes as data-modifying CTEs (the foreign keys are checked
+ * at the end of the statement). One text whatever the fields present (absent ones are null, the
+ * indexes come as arrays), so it is prepared once per connection. Parameters: $1 id, $2 externalRef,
+ * $3 DEK version, $4-$5 consents, then one per field in CUSTOMER_FIELDS order, then the KEK version,
+ * the wrapped DEK and the index fields, key versions and digests.
+ */
+const CREATE_WRITE = `WITH c AS (
+    INSERT INTO customers (id, external_ref, dek_version, consent_marketing, consent_third_party, ${CUSTOMER_FIELDS.map((f) => FIELD_COLUMNS[f]).join(', ')})
+    VALUES ($1, $2, $3, $4, $5, ${CUSTOMER_FIELDS.map((_, i) => `$${FIRST_FIELD_PARAM + i}`).join(', ')}) RETURNING created_at),
+  d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $3, $${AFTER_FIELDS}, $${AFTER_FIELDS + 1})),
+  b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)})`;
+
 /**
  * Customer records: every field encrypted under the customer's DEK, searchable fields also as
  * blind-index digests. Reads decrypt only the fields the policy returns; writes commit with their
@@ -54,30 +75,23 @@ export class CustomersService {
     trail.resource.id = id;
     const { dek, wrapped } = this.keys.newDek(id);
     try {
-      const columns = ['id', 'external_ref', 'dek_version', 'consent_marketing', 'consent_third_party'];
+      // Every field column, null when absent: one statement text for every create (see CREATE_WRITE).
       const params: unknown[] = [id, body.externalRef ?? null, wrapped.version, body.consents?.marketing ?? false, body.consents?.thirdPartySharing ?? false];
-      for (const [field, value] of Object.entries(values) as [CustomerField, unknown][]) {
-        columns.push(FIELD_COLUMNS[field]);
-        params.push(encryptField(dek, wrapped.version, id, field, encodeValue(value)));
+      for (const field of CUSTOMER_FIELDS) {
+        const value = values[field];
+        params.push(value === undefined ? null : encryptField(dek, wrapped.version, id, field, encodeValue(value)));
       }
       trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
-      const placeholders = params.map((_, i) => `$${i + 1}`).join(', ');
-      params.push(wrapped.version, wrapped.kekVersion, wrapped.wrapped);
-      const dekParams = `$1, $${params.length - 2}, $${params.length - 1}, $${params.length}`;
-      const indexTuples = this.blindIndexTuples(params, values);
-      // The customer, its DEK and its indexes as data-modifying CTEs (the foreign keys are checked at
-      // the end of the statement).
-      const write = `WITH c AS (INSERT INTO customers (${columns.join(', ')}) VALUES (${placeholders}) RETURNING created_at),
-        d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES (${dekParams}))
-        ${indexTuples.length > 0 ? `, b AS (INSERT INTO customer_blind_indexes (customer_id, field, key_version, digest) VALUES ${indexTuples.join(', ')})` : ''}`;
-      const createdAt = await this.createOneStatement(write, params, trail).catch(async (error: unknown) => {
+      const indexes = this.blindIndexRows(values);
+      params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests);
+      const createdAt = await this.createOneStatement(params, trail).catch(async (error: unknown) => {
         // Nothing was written (one statement). Which part failed decides the answer (a 503 for the
         // audit log, a 500 for the rest): write again step by step in a transaction, where the audit
         // insert reports its own failure. Lost connections are not retried (the commit is unknown).
         if ((error as { code?: string }).code === '23505') uniqueExternalRef(error);
         if (isDatabaseUnavailable(error)) throw error;
         return this.dataSource.transaction(async (manager) => {
-          const [row] = (await manager.query(`${write} SELECT created_at FROM c`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
+          const [row] = (await manager.query(`${CREATE_WRITE} SELECT created_at FROM c`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
           await this.commitEvent(manager, trail, 201);
           return row.created_at;
         });
@@ -92,9 +106,9 @@ export class CustomersService {
    * The create's write and its audit event in one statement, one round trip, no explicit
    * transaction: a single statement commits or fails as a whole.
    */
-  private async createOneStatement(write: string, params: unknown[], trail: AuditTrail): Promise<Date> {
+  private async createOneStatement(params: unknown[], trail: AuditTrail): Promise<Date> {
     const event = this.audit.insertFor(trail.toEvent('allowed', 201), params.length + 1);
-    const [row] = await preparedQuery<{ created_at: Date }>(this.dataSource, `${write}, a AS (${event.sql}) SELECT created_at FROM c`, [...params, event.value]);
+    const [row] = await preparedQuery<{ created_at: Date }>(this.dataSource, `${CREATE_WRITE}, a AS (${event.sql}) SELECT created_at FROM c`, [...params, event.value]);
     trail.recorded = true;
     return row.created_at;
   }
@@ -312,27 +326,24 @@ export class CustomersService {
     const fields = BLIND_INDEXED_FIELDS.filter((field) => values[field] !== undefined);
     if (fields.length === 0) return;
     await manager.query('DELETE FROM customer_blind_indexes WHERE customer_id = $1 AND field = ANY($2)', [id, fields]);
-    const params: unknown[] = [id];
-    const tuples = this.blindIndexTuples(params, values);
-    if (tuples.length > 0) await manager.query(`INSERT INTO customer_blind_indexes (customer_id, field, key_version, digest) VALUES ${tuples.join(', ')}`, params);
+    const indexes = this.blindIndexRows(values);
+    if (indexes.fields.length > 0) await manager.query(`INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, 2)}`, [id, indexes.fields, indexes.versions, indexes.digests]);
   }
 
-  /**
-   * VALUES tuples `($1, field, key version, digest)` for the indexed fields among `values`, their
-   * parameters appended to `params` (whose $1 is the customer id).
-   */
-  private blindIndexTuples(params: unknown[], values: FieldValues): string[] {
-    const tuples: string[] = [];
+  /** The blind-index rows (as parallel arrays) of the indexed fields among `values`. */
+  private blindIndexRows(values: FieldValues): { fields: string[]; versions: number[]; digests: Buffer[] } {
+    const rows = { fields: [] as string[], versions: [] as number[], digests: [] as Buffer[] };
     for (const field of BLIND_INDEXED_FIELDS) {
       if (values[field] === undefined) continue;
       // fieldValues already put the phone in E.164: parsing it again would cost ~50 µs.
       const normalized = field === 'phone' ? (values.phone as string | null) : normalizeForBlindIndex(field, String(values[field]));
       if (normalized === null) continue;
       const { version, digest } = this.keys.indexDigest(field, normalized);
-      params.push(field, version, digest);
-      tuples.push(`($1, $${params.length - 2}, $${params.length - 1}, $${params.length})`);
+      rows.fields.push(field);
+      rows.versions.push(version);
+      rows.digests.push(digest);
     }
-    return tuples;
+    return rows;
   }
 
   private async commitEvent(manager: EntityManager, trail: AuditTrail, status: number): Promise<void> {

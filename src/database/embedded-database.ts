@@ -88,8 +88,7 @@ export class EmbeddedDatabase {
     if (this.adoptedPid !== undefined) {
       const pid = this.adoptedPid;
       this.adoptedPid = undefined;
-      process.kill(pid, 'SIGINT');
-      for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
+      await stopPostmaster(pid);
     }
   }
 
@@ -102,12 +101,24 @@ export class EmbeddedDatabase {
    * running (a separate process, then re-parented): that one is an orphan.
    */
   private runningServer(): { pid: number; orphan: boolean } | undefined {
-    const pidFile = path.join(this.clusterDir, 'postmaster.pid');
-    if (!existsSync(pidFile)) return undefined;
-    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
-    return { pid, orphan: parentPid(pid) === 1 };
+    const pid = livePostmasterPid(this.clusterDir);
+    return pid === undefined ? undefined : { pid, orphan: parentPid(pid) === 1 };
   }
+}
+
+/** The pid of the live postmaster of the cluster in `clusterDir` (from postmaster.pid), if any. */
+export function livePostmasterPid(clusterDir: string): number | undefined {
+  const pidFile = path.join(clusterDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/** Fast shutdown of a postmaster (SIGINT), waiting up to 15 s; whether it is gone. */
+export async function stopPostmaster(pid: number): Promise<boolean> {
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
+  return !isAlive(pid);
 }
 
 function parentPid(pid: number): number | undefined {

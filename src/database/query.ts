@@ -3,13 +3,23 @@ import type pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 
 /**
- * Rows of an UPDATE/DELETE ... RETURNING: TypeORM's postgres driver answers those with
- * `[rows, affectedCount]` rather than the rows alone.
+ * TypeORM's postgres driver answers an UPDATE or DELETE with `[rows, affectedCount]` rather than
+ * the rows alone (other statements: the rows).
  */
-export async function returningRows<T>(manager: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+async function rowsAndCount<T>(manager: EntityManager, sql: string, params: unknown[]): Promise<{ rows: T[]; count: number }> {
   const result = (await manager.query(sql, params)) as unknown;
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
-  return result as T[];
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return { rows: result[0] as T[], count: result[1] };
+  return { rows: result as T[], count: (result as T[]).length };
+}
+
+/** Rows of an UPDATE/DELETE ... RETURNING (or of any statement). */
+export async function returningRows<T>(manager: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+  return (await rowsAndCount<T>(manager, sql, params)).rows;
+}
+
+/** How many rows an UPDATE/DELETE changed. */
+export async function affectedRows(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
+  return (await rowsAndCount(manager, sql, params)).count;
 }
 
 /** At most this many distinct statements are named; others run unnamed (planned on every call). */

@@ -1,11 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { AuditLog, type AuditActor } from '../audit/audit-log.js';
 import { VAULT_CONFIG, ROOT_LOGGER } from '../config/runtime.js';
 import type { VaultConfig } from '../config/config.js';
 import { DecryptionFailedError, KeyNotFoundError } from '../crypto/index.js';
+import { affectedRows, returningRows } from '../database/query.js';
 import { KeyRing } from './key-ring.service.js';
 
 /** One rotation job runs at a time across every process (session-level, released if the process dies). */
@@ -217,18 +219,20 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
   private async writeBatch(runner: QueryRunner, job: PendingJob, batch: RewrappedBatch, cursor: string): Promise<boolean> {
     await runner.startTransaction();
     try {
-      const updated = (await runner.query(
+      const updated = await affectedRows(
+        runner.manager,
         `UPDATE customer_deks d SET kek_version = $1, wrapped_key = v.w
          FROM unnest($2::uuid[], $3::int[], $4::int[], $5::bytea[]) AS v(id, ver, kek, w)
          WHERE d.customer_id = v.id AND d.version = v.ver AND d.kek_version = v.kek`,
         [job.target_version, batch.ids, batch.versions, batch.fromKeks, batch.wrapped],
-      )) as unknown;
-      const progressed = (await runner.query(
+      );
+      const progressed = await returningRows(
+        runner.manager,
         `UPDATE key_rotation_jobs SET done = done + $2, total = GREATEST(total, done + $2), last_customer_id = $3
          WHERE id = $1 AND state = 'running' RETURNING id`,
-        [job.id, updatedCount(updated), cursor],
-      )) as unknown;
-      if (affected(progressed) === 0) {
+        [job.id, updated, cursor],
+      );
+      if (progressed.length === 0) {
         await runner.rollbackTransaction();
         return false;
       }
@@ -242,12 +246,12 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
 
   private async finish(runner: QueryRunner, job: PendingJob, state: 'done' | 'failed', error: string | null): Promise<void> {
     await runner.startTransaction();
-    const rows = (await runner.query(
+    const [row] = await returningRows<{ total: string; done: string }>(
+      runner.manager,
       `UPDATE key_rotation_jobs SET state = $2, error = $3, finished_at = now(), total = GREATEST(total, done)
        WHERE id = $1 AND state IN ('queued', 'running') RETURNING total, done`,
       [job.id, state, error],
-    )) as unknown;
-    const [row] = rowsOf<{ total: string; done: string }>(rows);
+    );
     if (row) {
       await this.audit.recordInTransaction(runner.manager, this.event(state === 'done' ? 'keys.rotation.finish' : 'keys.rotation.fail', job, { total: Number(row.total), done: Number(row.done) }));
     }
@@ -270,23 +274,4 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
       details: { jobId: job.id, targetVersion: job.target_version, ...details },
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** UPDATE ... RETURNING through a QueryRunner answers `[rows, count]` (TypeORM's postgres driver). */
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
-  return result as T[];
-}
-
-function affected(result: unknown): number {
-  return rowsOf<unknown>(result).length;
-}
-
-/** Rows changed by an UPDATE without RETURNING through a QueryRunner (`[[], count]`). */
-function updatedCount(result: unknown): number {
-  return Array.isArray(result) && result.length === 2 && typeof result[1] === 'number' ? result[1] : 0;
 }
