@@ -7,9 +7,17 @@ import { preparedQuery } from '../database/query.js';
 import { EVENT_COLUMNS, RECORDSET_TYPES, inputToRow, type EventColumn } from './audit-event.js';
 import { AuditLog, type AuditEventInput } from './audit-log.js';
 
-/** One statement inserts a whole batch: the rows travel as a single jsonb parameter. */
-const insertPending = (param: number): string => `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
+/** One statement inserts a whole batch: the rows travel as a single jsonb parameter ($param). */
+const pendingInserts = new Map<number, string>();
+function insertPending(param: number): string {
+  let sql = pendingInserts.get(param);
+  if (sql === undefined) {
+    sql = `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
   SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($${param}::jsonb) AS x(${RECORDSET_TYPES})`;
+    pendingInserts.set(param, sql);
+  }
+  return sql;
+}
 const INSERT_PENDING = insertPending(1);
 
 /** Bounds one statement's size; a larger queue is flushed in several consecutive batches. */
@@ -74,8 +82,9 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
   }
 
   async recordInTransaction(manager: EntityManager, event: AuditEventInput): Promise<void> {
+    const { sql, value } = this.insertFor(event, 1);
     try {
-      await manager.query(INSERT_PENDING, [JSON.stringify([inputToRow(event)])]);
+      await manager.query(sql, [value]);
     } catch (error) {
       this.log.error({ err: describe(error) }, 'audit event could not be written in the caller transaction');
       throw new VaultError('audit_unavailable', 'the audit log cannot be written');

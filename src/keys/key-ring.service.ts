@@ -199,17 +199,6 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     return dek;
   }
 
-  /** Rewraps a DEK from its KEK version to the active one (rotation). */
-  rewrapDek(customerId: string, wrapped: WrappedDek): WrappedDek {
-    const dek = unwrapDek(this.kek(wrapped.kekVersion), wrapped.wrapped, customerId, wrapped.version);
-    try {
-      const kekVersion = this.activeKekVersion;
-      return { version: wrapped.version, kekVersion, wrapped: wrapDek(this.kek(kekVersion), kekVersion, dek, customerId, wrapped.version) };
-    } finally {
-      zero(dek);
-    }
-  }
-
   /** Whether this process holds the unwrapped KEK of `version`, reloading from the database once if not. */
   async ensureKek(version: number): Promise<void> {
     if (!this.keks.has(version)) await this.load();

@@ -198,9 +198,10 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
   /** The batch rewrapped under the target KEK, or null when there was nothing to rewrap. */
   private async rewrapped(rows: DekRow[], target: number): Promise<RewrappedBatch | null> {
     if (rows.length === 0) return null;
+    // Every row is under another version than the target (readBatch): each one's KEK, once.
+    for (const version of new Set(rows.map((row) => row.kek_version))) await this.keys.ensureKek(version);
     const batch: RewrappedBatch = { ids: [], versions: [], fromKeks: [], wrapped: [] };
     for (const row of rows) {
-      if (row.kek_version !== target) await this.keys.ensureKek(row.kek_version);
       batch.ids.push(row.customer_id);
       batch.versions.push(row.version);
       batch.fromKeks.push(row.kek_version);

@@ -92,8 +92,11 @@ export class KeysService {
 
   async status(): Promise<KeyStatus> {
     const rows = (await this.dataSource.query(
-      `SELECT k.version, k.state, k.created_at, (SELECT count(*) FROM customer_deks d WHERE d.kek_version = k.version) AS dek_count
-       FROM kek_versions k ORDER BY k.version`,
+      // One pass over customer_deks for all versions (there is no index on kek_version: see
+      // migration 1764100004000), not one per version.
+      `SELECT k.version, k.state, k.created_at, COALESCE(d.dek_count, 0) AS dek_count
+       FROM kek_versions k LEFT JOIN (SELECT kek_version, count(*) AS dek_count FROM customer_deks GROUP BY kek_version) d ON d.kek_version = k.version
+       ORDER BY k.version`,
     )) as { version: number; state: KekVersionStatus['state']; created_at: Date; dek_count: string }[];
     return {
       rootKeyId: this.keys.rootKeyId,
