@@ -111,8 +111,9 @@ done
 # The vault must have stayed up and answered no 5xx to any of it.
 curl -fsS "$BASE/readyz" >/dev/null || { echo "the vault is not ready after the scan"; FOUND=1; }
 # sqlmap's payloads are hostile input too: the vault must answer them all with 4xx, never 5xx.
-FIVE="$(curl -fsS "$BASE/metrics" | { grep -E '^http_requests_total\{.*status="5[0-9][0-9]"' || true; } | awk '{s+=$NF} END {print s+0}')"
-TOTAL="$(curl -fsS "$BASE/metrics" | { grep -E '^http_requests_total\{' || true; } | awk '{s+=$NF} END {print s+0}')"
+METRICS="$(curl -fsS "$BASE/metrics")"
+FIVE="$(printf '%s\n' "$METRICS" | { grep -E '^http_requests_total\{.*status="5[0-9][0-9]"' || true; } | awk '{s+=$NF} END {print s+0}')"
+TOTAL="$(printf '%s\n' "$METRICS" | { grep -E '^http_requests_total\{' || true; } | awk '{s+=$NF} END {print s+0}')"
 echo "requests answered during the scan: $TOTAL, of which 5xx: $FIVE"
 [ "$FIVE" -eq 0 ] || { echo "the vault answered 5xx during the scan (see $WORK/vault.log)"; FOUND=1; }
 

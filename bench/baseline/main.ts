@@ -46,8 +46,8 @@ async function main(): Promise<void> {
     entities: [],
     synchronize: false,
     logging: false,
-    poolSize: Number(env('BASELINE_DB_POOL_SIZE', '10')),
-    extra: { application_name: 'cv-bench-baseline', connectionTimeoutMillis: 5_000, query_timeout: 30_000 },
+    poolSize: Number(env('VAULT_DB_POOL_SIZE', '10')),
+    extra: { application_name: 'cv-bench-baseline', connectionTimeoutMillis: 5_000, statement_timeout: 30_000 },
   });
   await dataSource.initialize();
   for (const statement of BASELINE_SCHEMA) await dataSource.query(statement);

@@ -180,9 +180,14 @@ function nodeArgsFor(side: 'VAULT' | 'BASELINE'): string[] {
   return (process.env[`BENCH_${side}_NODE_ARGS`] ?? '').split(' ').filter((arg) => arg !== '');
 }
 
-/** The node flags of `npm start` (package.json), so the vault runs here as it is deployed. */
+let startFlags: string[] | undefined;
+
+/** The node flags of `npm start` (package.json, read once), so the vault runs here as it is deployed. */
 export function startScriptNodeFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-  const match = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(pkg.scripts?.start ?? '');
-  return match ? match[1].trim().split(/\s+/).filter((flag) => flag !== '') : [];
+  if (startFlags === undefined) {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    const match = /\bnode((?:\s+--\S+)*)\s+dist\/src\/main\.js/.exec(pkg.scripts?.start ?? '');
+    startFlags = match ? match[1].trim().split(/\s+/).filter((flag) => flag !== '') : [];
+  }
+  return startFlags;
 }
