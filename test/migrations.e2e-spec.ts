@@ -1,20 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import pg from 'pg';
 import { MIGRATIONS } from '../migrations/index.js';
 import { dropTestDatabase } from './helpers/test-app.js';
 import { databaseUrl, readTestEnvironment } from './helpers/test-env.js';
+import { runCli } from './helpers/vault-process.js';
 
 /** The compiled migration script (`npm test` compiles first), as `npm run migration:*` runs it. */
 function migrate(command: string, env: Record<string, string>): { status: number | null; lines: string[]; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(process.cwd(), 'dist/src/database/migrate.js'), command], {
-    cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
+  const result = runCli([command], env, 'dist/src/database/migrate.js');
   return { status: result.status, lines: result.stdout.split('\n').filter((line) => line !== ''), stderr: result.stderr };
 }
 

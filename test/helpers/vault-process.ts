@@ -74,11 +74,19 @@ export class VaultProcess {
   }
 }
 
-/** Runs the compiled CLI; returns exit code, stdout and stderr. */
-export function runCli(args: string[], env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], {
+/** The compiled CLI; other compiled entry points (e.g. dist/src/database/migrate.js) run the same way. */
+const CLI = 'dist/src/cli/main.js';
+
+/** An operator's environment: PATH, NODE_ENV=test and `env`, nothing else of this process. */
+function operatorEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env };
+}
+
+/** Runs the compiled CLI (or `script`); returns exit code, stdout and stderr. */
+export function runCli(args: string[], env: Record<string, string>, script = CLI): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [path.join(ROOT, script), ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+    env: operatorEnv(env),
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -91,9 +99,9 @@ export function runCli(args: string[], env: Record<string, string>): { status: n
  */
 export function runCliAsync(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), ...args], {
+    const child = spawn(process.execPath, [path.join(ROOT, CLI), ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+      env: operatorEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
