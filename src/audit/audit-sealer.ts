@@ -9,7 +9,8 @@ import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
 import { VaultDatabase } from '../database/database.js';
 import { EVENT_COLUMNS, GENESIS_HASH, RAW_SELECT, RAW_TYPES, RECORDSET_TYPES, canonicalFromRaw, chainHash, rawFromRow, type EventColumn, type RawEventRow } from './audit-event.js';
 import { AuditSigning, checkpointToJson, type Checkpoint } from './audit-signing.js';
-import { PgAuditLog, describe } from './pg-audit-log.js';
+import { PgAuditLog } from './pg-audit-log.js';
+import { describeUnexpected } from '../common/error-response.js';
 
 /** Session advisory lock held by the one sealing process ('cvau'). */
 export const SEALER_LOCK = 0x6376_6175;
@@ -175,7 +176,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       }
       return true;
     } catch (error) {
-      this.log.error({ err: describe(error) }, 'audit sealing failed; retrying on the next tick');
+      this.log.error({ err: describeUnexpected(error) }, 'audit sealing failed; retrying on the next tick');
       await this.disconnect();
       return false;
     }
@@ -194,7 +195,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       });
       // A lost connection means a lost lock: forget both, the next tick reconnects.
       client.on('error', (error) => {
-        this.log.warn({ err: describe(error) }, 'audit sealer connection lost');
+        this.log.warn({ err: describeUnexpected(error) }, 'audit sealer connection lost');
         if (this.client === client) {
           this.client = undefined;
           this.holder = false;
@@ -331,7 +332,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
         const { seq, hash: prev } = chained.head;
         this.head = { seq, hash: prev };
       } catch (error) {
-        this.log.error({ err: describe(error), events: rows.length }, 'audit events could not be appended to the chain');
+        this.log.error({ err: describeUnexpected(error), events: rows.length }, 'audit events could not be appended to the chain');
         await this.disconnect();
         throw error;
       }
@@ -390,7 +391,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     } catch (error) {
       this.lastFileWriteFailed = true;
       this.stats.checkpointFileErrors++;
-      this.log.error({ err: describe(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
+      this.log.error({ err: describeUnexpected(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
     }
   }
 }

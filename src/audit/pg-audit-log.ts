@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource, type EntityManager } from 'typeorm';
+import { describeUnexpected } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
 import { preparedQuery } from '../database/query.js';
@@ -86,7 +87,7 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
     try {
       await manager.query(sql, [value]);
     } catch (error) {
-      this.log.error({ err: describe(error) }, 'audit event could not be written in the caller transaction');
+      this.log.error({ err: describeUnexpected(error) }, 'audit event could not be written in the caller transaction');
       throw new VaultError('audit_unavailable', 'the audit log cannot be written');
     }
   }
@@ -123,7 +124,7 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
       if (!chained) await preparedQuery(this.dataSource, INSERT_PENDING, [JSON.stringify(rows)]);
     } catch (error) {
       this.stats.failedBatches++;
-      this.log.error({ err: describe(error), events: batch.length }, 'audit batch could not be written: requests fail closed');
+      this.log.error({ err: describeUnexpected(error), events: batch.length }, 'audit batch could not be written: requests fail closed');
       const failure = new VaultError('audit_unavailable', 'the audit log cannot be written');
       for (const waiter of batch) waiter.reject(failure);
       return;
@@ -143,10 +144,4 @@ export class PgAuditLog extends AuditLog implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.idle();
   }
-}
-
-/** Error facts safe to log: the database's code and message, never parameters. */
-export function describe(error: unknown): { code?: string; message: string } {
-  const code = (error as { code?: unknown }).code;
-  return { code: typeof code === 'string' ? code : undefined, message: error instanceof Error ? error.message : String(error) };
 }
