@@ -64,7 +64,8 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
 
   it.each(rows)('%s reading for %s gets exactly the DESIGN row', async (role, purpose, cells) => {
     if (purpose === 'marketing') {
-      await vault.http().put(`/v1/customers/${aliceId}/consents`).set('Authorization', `Bearer ${await tokenFor('privacy')}`).send({ marketing: true }).expect(200);
+      await vault.http().put(`/v1/customers/${aliceId}/consents`).set('Authorization', `Bearer ${await tokenFor('privacy')}`)
+        .set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'consent given by phone, CS-1').send({ marketing: true }).expect(200);
     }
     const res = await get(aliceId, await tokenFor(role), purpose).expect(200);
     const expectedPlain = CUSTOMER_FIELDS.filter((f) => cells[f] === 'P');
@@ -112,7 +113,7 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
     const hold = await vault.http().put(`/v1/customers/${id}/contact-hold`).set('Authorization', `Bearer ${await tokenFor('security')}`).send({ reason: 'suspected fraud, ticket SEC-42' });
     expect(hold.status).toBe(200);
     expect(hold.body.contactHold).toMatchObject({ reason: 'suspected fraud, ticket SEC-42' });
-    await get(id, await tokenFor('marketing'), 'marketing').expect(423);
+    expect((await get(id, await tokenFor('marketing'), 'marketing').expect(423)).body.error.code).toBe('contact_hold');
     await get(id, await tokenFor('billing'), 'renewal_notice').expect(423);
     const support = await get(id, await tokenFor('support'), 'service_support').expect(200);
     expect(support.body.contactHold).toMatchObject({ reason: 'suspected fraud, ticket SEC-42' });

@@ -39,6 +39,19 @@ describe('createAbility (CASL)', () => {
     expect(createAbility(actor('security'), 'fraud_investigation').can('read', customer(false, true))).toBe(true);
   });
 
+  it('the contact hold freezes contact fields and consents on a held customer instance only', () => {
+    const ingest = createAbility(actor('ingest'));
+    expect(ingest.can('correct', 'Customer', 'email')).toBe(true);
+    expect(ingest.can('correct', customer(false, false), 'email')).toBe(true);
+    expect(ingest.can('correct', customer(false, true), 'email')).toBe(false);
+    expect(ingest.relevantRuleFor('correct', customer(false, true), 'phone')?.reason).toBe('contact_hold');
+    expect(ingest.can('correct', customer(false, true), 'fullName')).toBe(true);
+    expect(ingest.can('consents', customer(false, true))).toBe(false);
+    const privacy = createAbility(actor('privacy'));
+    expect(privacy.can('correct', customer(false, true), 'address')).toBe(true);
+    expect(privacy.can('consents', customer(false, true))).toBe(true);
+  });
+
   it('admin: principals and keys only', () => {
     const ability = createAbility(actor('admin'), 'legal_obligation');
     expect(ability.can('administer', 'Principal')).toBe(true);

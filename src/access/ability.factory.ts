@@ -1,5 +1,5 @@
 import { AbilityBuilder, createMongoAbility, type ForcedSubject, type MongoAbility } from '@casl/ability';
-import { CONSENT_REQUIRED_PURPOSES, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
+import { CONSENT_REQUIRED_PURPOSES, HOLD_EXEMPT_ROLES, HOLD_GUARDED_FIELDS, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
 import { CUSTOMER_FIELDS, isRole, type Actor, type Purpose, type Role } from './vocabulary.js';
 
 /**
@@ -8,7 +8,8 @@ import { CUSTOMER_FIELDS, isRole, type Actor, type Purpose, type Role } from './
  *   customer instance ({@link CustomerFacts}), also the purpose rules: consent and contact hold.
  * - `reveal` / `revealMasked` (per field): the field is returned in plaintext / masked.
  * - `search`, and the writes `create`, `correct`, `erase`, `consents`, `contactHold`, `readAudit`
- *   (the access report of one customer).
+ *   (the access report of one customer). On a customer instance, `correct` (per field) and
+ *   `consents` also carry the contact-hold rule.
  */
 export type CustomerAction =
   | 'read'
@@ -88,6 +89,14 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
   if (roles.has('security') || roles.has('privacy')) can('readAudit', 'Customer');
   if (roles.has('security')) can('read', 'AuditLog');
   if (roles.has('admin')) can('administer', ['Principal', 'Key']);
+
+  // Contact hold on writes: after the grants it restricts. Field-restricted and conditional, so it
+  // binds only a held customer instance (and, for corrections, only the contact fields); checks on
+  // the type alone ("may this principal correct at all?") are unaffected.
+  if (!HOLD_EXEMPT_ROLES.some((role) => roles.has(role))) {
+    cannot('correct', 'Customer', [...HOLD_GUARDED_FIELDS], { contactHeld: true }).because(DENIAL_REASONS.contactHold);
+    cannot('consents', 'Customer', { contactHeld: true }).because(DENIAL_REASONS.contactHold);
+  }
 
   return build();
 }

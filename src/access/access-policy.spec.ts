@@ -200,7 +200,7 @@ describe('consent and contact hold belong to the purpose', () => {
     ['ingest', 'renewal_notice'],
   ] as const)('%s for %s under contact hold: 423', (role, purpose) => {
     const error = errorOf(() => policy.planReveal(actor(role), purpose, HELD(true)));
-    expect(error.code).toBe('locked');
+    expect(error.code).toBe('contact_hold');
   });
 
   it('held and without consent: 403 (consent first: waiting for the hold would not help)', () => {
@@ -257,7 +257,7 @@ describe('requestedFields', () => {
   });
 
   it('hold is checked before the fields', () => {
-    expect(errorOf(() => policy.planReveal(actor('billing'), 'renewal_notice', HELD(true), ['nationalId'])).code).toBe('locked');
+    expect(errorOf(() => policy.planReveal(actor('billing'), 'renewal_notice', HELD(true), ['nationalId'])).code).toBe('contact_hold');
   });
 });
 
@@ -355,6 +355,100 @@ describe('writes and other actions', () => {
     expect(policy.can(both, 'create')).toBe(true);
     expect(policy.can(both, 'contactHold')).toBe(true);
     expect(policy.can(both, 'erase')).toBe(false);
+  });
+});
+
+describe('contact hold on writes (DESIGN §3: contact fields and consents frozen, security and privacy exempt)', () => {
+  const CONTACT: CustomerField[] = ['email', 'phone', 'address'];
+  const OTHER = CUSTOMER_FIELDS.filter((field) => !CONTACT.includes(field));
+  /** Who may correct at all, with the purpose that gives the right (support needs customer_request). */
+  const CORRECTORS: [Role[], Purpose | undefined, boolean][] = [
+    [['ingest'], undefined, false],
+    [['support'], 'customer_request', false],
+    [['privacy'], undefined, true],
+    [['privacy'], 'customer_request', true],
+    [['support', 'security'], 'customer_request', true],
+    [['ingest', 'privacy'], undefined, true],
+  ];
+  const correctionCases = CORRECTORS.flatMap(([roles, purpose, exempt]) =>
+    CUSTOMER_FIELDS.map((field) => [roles.join('+'), purpose ?? '(none)', field, exempt || !CONTACT.includes(field)] as const),
+  );
+
+  it.each(correctionCases)('%s (purpose %s) correcting %s of a held customer: allowed %s', (roles, purpose, field, allowed) => {
+    const who = actor(...(roles.split('+') as Role[]));
+    const declared = purpose === '(none)' ? undefined : (purpose as Purpose);
+    expect(() => policy.assertHoldAllows(who, declared, CONSENTING, [field])).not.toThrow();
+    if (allowed) expect(() => policy.assertHoldAllows(who, declared, HELD(true), [field])).not.toThrow();
+    else {
+      const error = errorOf(() => policy.assertHoldAllows(who, declared, HELD(true), [field]));
+      expect(error.code).toBe('contact_hold');
+      expect(error.details).toEqual([{ field: `personal.${field}`, problem: 'frozen while the contact hold lasts' }]);
+    }
+  });
+
+  it.each(CORRECTORS.filter(([, , exempt]) => !exempt).map(([roles, purpose]) => [roles.join('+'), purpose] as const))(
+    'without a hold %s corrects every field',
+    (roles, purpose) => {
+      const who = actor(...(roles.split('+') as Role[]));
+      expect(() => policy.assertHoldAllows(who, purpose, CONSENTING, [...CUSTOMER_FIELDS])).not.toThrow();
+    },
+  );
+
+  it('a correction mixing fields names only the refused ones, and only field names', () => {
+    const error = errorOf(() => policy.assertHoldAllows(actor('ingest'), undefined, HELD(false), ['fullName', 'phone', 'nationalId', 'address']));
+    expect(error.code).toBe('contact_hold');
+    expect(error.message).toBe('the customer is under a contact hold: phone, address cannot be changed by this principal');
+    expect(error.details?.map((d) => d.field)).toEqual(['personal.phone', 'personal.address']);
+    expect(() => policy.assertHoldAllows(actor('ingest'), undefined, HELD(false), OTHER)).not.toThrow();
+  });
+
+  it.each([
+    [['ingest'], false],
+    [['support'], false],
+    [['privacy'], true],
+    [['support', 'security'], true],
+    [['ingest', 'privacy'], true],
+  ] as [Role[], boolean][])('%p changing consents of a held customer: allowed %s', (roles, allowed) => {
+    const who = actor(...roles);
+    expect(() => policy.assertHoldAllows(who, 'customer_request', CONSENTING, 'consents')).not.toThrow();
+    if (allowed) expect(() => policy.assertHoldAllows(who, 'customer_request', HELD(true), 'consents')).not.toThrow();
+    else expect(errorOf(() => policy.assertHoldAllows(who, 'customer_request', HELD(true), 'consents')).code).toBe('contact_hold');
+  });
+
+  it('a principal without the right gets 403, never 423 (the hold tells nothing to whoever may not write)', () => {
+    expect(errorOf(() => policy.assertHoldAllows(actor('billing'), undefined, HELD(true), ['email'])).code).toBe('forbidden');
+    expect(errorOf(() => policy.assertHoldAllows(actor('billing'), 'customer_request', HELD(true), 'consents')).code).toBe('forbidden');
+    expect(errorOf(() => policy.assertHoldAllows(actor('support'), 'service_support', HELD(true), ['email'])).code).toBe('forbidden');
+  });
+
+  it('the type-level rights are unchanged by the hold rule', () => {
+    for (const role of ['ingest', 'support'] as Role[]) {
+      expect(policy.can(actor(role), 'consents')).toBe(true);
+      expect(policy.can(actor(role), 'correct', 'customer_request')).toBe(true);
+    }
+  });
+});
+
+describe('consent changes must be declared: purpose customer_request and a reason', () => {
+  it('customer_request with a reason: accepted', () => {
+    expect(() => policy.assertConsentChangeDeclared('customer_request', 'ticket CS-1')).not.toThrow();
+  });
+
+  it.each([undefined, ...PURPOSES.filter((p) => p !== 'customer_request')])('purpose %p: 400 purpose_required', (purpose) => {
+    const error = errorOf(() => policy.assertConsentChangeDeclared(purpose, 'ticket CS-1'));
+    expect(error.code).toBe('purpose_required');
+    expect(error.details).toEqual([{ field: 'X-Access-Purpose', problem: purpose === undefined ? 'missing' : 'must be customer_request' }]);
+  });
+
+  it.each([null, '', '   '])('reason %p: 400 reason_required', (reason) => {
+    const error = errorOf(() => policy.assertConsentChangeDeclared('customer_request', reason));
+    expect(error.code).toBe('reason_required');
+    expect(error.message).toBe('the X-Access-Reason header is required for purpose customer_request');
+    expect(error.details).toEqual([{ field: 'X-Access-Reason', problem: 'missing' }]);
+  });
+
+  it('the purpose is checked before the reason', () => {
+    expect(errorOf(() => policy.assertConsentChangeDeclared('marketing', null)).code).toBe('purpose_required');
   });
 });
 

@@ -2,9 +2,10 @@ import { subject } from '@casl/ability';
 import { permittedFieldsOf } from '@casl/ability/extra';
 import { Injectable } from '@nestjs/common';
 import { VaultError } from '../common/vault-error.js';
-import { createAbility, DENIAL_REASONS, ruleFields, type AppAbility } from './ability.factory.js';
+import { createAbility, DENIAL_REASONS, ruleFields, type AppAbility, type CustomerSubject } from './ability.factory.js';
 import { maskField } from './masks.js';
-import { CUSTOMER_FIELDS, isCustomerField, isPurpose, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
+import { CONSENT_CHANGE_PURPOSE } from './reveal-table.js';
+import { CUSTOMER_FIELDS, isCustomerField, isPersonalField, isPurpose, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
 
 /** The fields to return for one read, each exactly once; `-` fields are in neither list. */
 export interface RevealPlan {
@@ -12,7 +13,7 @@ export interface RevealPlan {
   masked: CustomerField[];
 }
 
-/** What `planReveal` needs to know about the customer (its consents and contact hold only). */
+/** What `planReveal` and the write rules need to know about the customer (its consents and contact hold only). */
 export interface RevealCustomer {
   consents: { marketing: boolean; thirdPartySharing: boolean };
   /** null (or undefined) when no hold is set. */
@@ -38,9 +39,18 @@ export interface RevealedData {
 }
 
 export const PURPOSE_HEADER = 'X-Access-Purpose';
+export const REASON_HEADER = 'X-Access-Reason';
 
 function forbidden(message: string, details?: { field: string; problem: string }[]): VaultError {
   return new VaultError('forbidden', message, details);
+}
+
+/** The facts the purpose and hold rules look at; never a field value. */
+function factsOf(customer: RevealCustomer): CustomerSubject {
+  return subject('Customer', {
+    marketingConsent: customer.consents.marketing === true,
+    contactHeld: customer.contactHold !== null && customer.contactHold !== undefined,
+  });
 }
 
 /**
@@ -83,14 +93,11 @@ export class AccessPolicy {
     const ability = this.abilityFor(actor, purpose);
     this.assertReadable(ability, purpose);
 
-    const facts = subject('Customer', {
-      marketingConsent: customer.consents.marketing === true,
-      contactHeld: customer.contactHold !== null && customer.contactHold !== undefined,
-    });
+    const facts = factsOf(customer);
     if (!ability.can('read', facts)) {
       const rule = ability.relevantRuleFor('read', facts);
       if (rule?.reason === DENIAL_REASONS.contactHold) {
-        throw new VaultError('locked', `the customer is under a contact hold: no reveals for purpose ${purpose}`);
+        throw new VaultError('contact_hold', `the customer is under a contact hold: no reveals for purpose ${purpose}`);
       }
       if (rule?.reason === DENIAL_REASONS.consentRequired) {
         throw forbidden(`the customer has not consented to purpose ${purpose}`);
@@ -175,6 +182,51 @@ export class AccessPolicy {
         ? ' (support corrects only with purpose customer_request)'
         : '';
       throw forbidden(`action ${action} is not allowed to this principal${hint}`);
+    }
+  }
+
+  /**
+   * The contact-hold rule on writes (DESIGN §3). On a held customer, a correction writing `email`,
+   * `phone` or `address`, or a consent change (`write` = 'consents'), is refused with 423
+   * `contact_hold` naming the refused fields, unless the actor has `security` or `privacy`. Other
+   * fields stay correctable. Call after `assertCan` (a principal without the right at all gets 403
+   * before anything about the customer is considered), with the customer row locked, so a hold set
+   * concurrently is either seen here or set after this write commits.
+   */
+  assertHoldAllows(actor: Actor, purpose: Purpose | undefined, customer: RevealCustomer, write: readonly CustomerField[] | 'consents'): void {
+    const ability = this.abilityFor(actor, purpose);
+    const action = write === 'consents' ? 'consents' : 'correct';
+    // Without the right at all, the hold rule is not what refuses (and says nothing about the customer).
+    if (!ability.can(action, 'Customer')) throw forbidden(`action ${action} is not allowed to this principal`);
+    const facts = factsOf(customer);
+    if (write === 'consents') {
+      if (ability.can('consents', facts)) return;
+      throw new VaultError('contact_hold', 'the customer is under a contact hold: consents cannot be changed by this principal', [
+        { field: 'body', problem: 'consents are frozen while the contact hold lasts' },
+      ]);
+    }
+    const refused = write.filter((field) => !ability.can('correct', facts, field));
+    if (refused.length === 0) return;
+    throw new VaultError(
+      'contact_hold',
+      `the customer is under a contact hold: ${refused.join(', ')} cannot be changed by this principal`,
+      refused.map((field) => ({ field: `${isPersonalField(field) ? 'personal' : 'payment'}.${field}`, problem: 'frozen while the contact hold lasts' })),
+    );
+  }
+
+  /**
+   * A consent change must say on the record why it is made (DESIGN §3, "Consents"): purpose
+   * `customer_request` (400 `purpose_required`) and a non-blank `X-Access-Reason` (400
+   * `reason_required`, as for every purpose that requires one). Neither header value is echoed.
+   */
+  assertConsentChangeDeclared(purpose: Purpose | undefined, reason: string | null): void {
+    if (purpose !== CONSENT_CHANGE_PURPOSE) {
+      throw new VaultError('purpose_required', `a consent change needs the ${PURPOSE_HEADER} header ${CONSENT_CHANGE_PURPOSE}`, [
+        { field: PURPOSE_HEADER, problem: purpose === undefined ? 'missing' : `must be ${CONSENT_CHANGE_PURPOSE}` },
+      ]);
+    }
+    if (reason === null || reason.trim() === '') {
+      throw new VaultError('reason_required', `the ${REASON_HEADER} header is required for purpose ${purpose}`, [{ field: REASON_HEADER, problem: 'missing' }]);
     }
   }
 

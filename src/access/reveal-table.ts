@@ -88,3 +88,15 @@ export function revealRow(role: Role, purpose: Purpose): RevealRow | undefined {
   const byPurpose: { readonly [P in Purpose]?: RevealRow } = REVEAL_TABLE[role];
   return byPurpose[purpose];
 }
+
+/**
+ * Contact hold on writes (DESIGN §3): while a customer is held (fraud suspected, e.g. an account
+ * takeover in progress), the contact fields and the consents may not change (423), except by the
+ * staff who investigate and resolve it. Otherwise a hold would not stop the attacker redirecting
+ * the customer's contact details to themselves.
+ */
+export const HOLD_GUARDED_FIELDS: readonly CustomerField[] = ['email', 'phone', 'address'];
+export const HOLD_EXEMPT_ROLES: readonly Role[] = ['security', 'privacy'];
+
+/** A consent change needs this purpose and an `X-Access-Reason` (DESIGN §3, "Consents"). */
+export const CONSENT_CHANGE_PURPOSE: Purpose = 'customer_request';

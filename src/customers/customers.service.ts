@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AccessPolicy } from '../access/access-policy.js';
+import { AccessPolicy, type RevealCustomer } from '../access/access-policy.js';
 import { CUSTOMER_FIELDS, type Actor, type CustomerField, type Purpose } from '../access/vocabulary.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -27,6 +27,8 @@ export interface CustomerView {
 }
 
 type FieldValues = Partial<Record<CustomerField, unknown>>;
+
+const CONSENTS = ['marketing', 'thirdPartySharing'] as const;
 
 const SELECT_WITH_DEK = `
   SELECT c.*, d.kek_version AS dek_kek_version, d.wrapped_key AS dek_wrapped
@@ -76,7 +78,10 @@ export class CustomersService {
     const { dek, wrapped } = this.keys.newDek(id);
     try {
       // Every field column, null when absent: one statement text for every create (see CREATE_WRITE).
-      const params: unknown[] = [id, body.externalRef ?? null, wrapped.version, body.consents?.marketing ?? false, body.consents?.thirdPartySharing ?? false];
+      const consents = { marketing: body.consents?.marketing ?? false, thirdPartySharing: body.consents?.thirdPartySharing ?? false };
+      // The consents given at creation, on the record (provenance): the event travels in the same statement.
+      Object.assign(trail.details, consents);
+      const params: unknown[] = [id, body.externalRef ?? null, wrapped.version, consents.marketing, consents.thirdPartySharing];
       for (const field of CUSTOMER_FIELDS) {
         const value = values[field];
         params.push(value === undefined ? null : encryptField(dek, wrapped.version, id, field, encodeValue(value)));
@@ -144,6 +149,7 @@ export class CustomersService {
     trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
     const updatedAt = await this.dataSource.transaction(async (manager) => {
       const row = await this.load(id, manager);
+      this.policy.assertHoldAllows(actor, purpose, stateOf(row), Object.keys(values) as CustomerField[]);
       const dek = await this.keys.dek(id, dekOf(row));
       try {
         const sets: string[] = [];
@@ -192,21 +198,28 @@ export class CustomersService {
   async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'consents', purpose);
-    if (body.marketing === undefined && body.thirdPartySharing === undefined) {
+    this.policy.assertConsentChangeDeclared(purpose, trail.reason);
+    const written = CONSENTS.filter((consent) => body[consent] !== undefined);
+    if (written.length === 0) {
       throw new VaultError('invalid_input', 'nothing to change', [{ field: 'body', problem: 'marketing or thirdPartySharing is required' }]);
     }
-    if (body.marketing !== undefined) trail.details.marketing = body.marketing;
-    if (body.thirdPartySharing !== undefined) trail.details.thirdPartySharing = body.thirdPartySharing;
+    // Names only until the change is made: a refused attempt records what it tried to change.
+    trail.details.consentsWritten = written.join(',');
     return this.dataSource.transaction(async (manager) => {
-      await this.load(id, manager);
+      const before = await this.load(id, manager);
+      this.policy.assertHoldAllows(actor, purpose, stateOf(before), 'consents');
       const [row] = await returningRows<CustomerRow>(
         manager,
         `UPDATE customers SET consent_marketing = COALESCE($2, consent_marketing), consent_third_party = COALESCE($3, consent_third_party), updated_at = now()
          WHERE id = $1 RETURNING consent_marketing, consent_third_party`,
         [id, body.marketing ?? null, body.thirdPartySharing ?? null],
       );
+      const previous = consentsOf(before);
+      const consents = consentsOf(row);
+      // Old and new values with the change: the event is the consent's provenance.
+      Object.assign(trail.details, consents, { previousMarketing: previous.marketing, previousThirdPartySharing: previous.thirdPartySharing });
       await this.commitEvent(manager, trail, 200);
-      return { id, consents: consentsOf(row) };
+      return { id, consents };
     });
   }
 
@@ -373,6 +386,11 @@ function encodeValue(value: unknown): Buffer {
 
 function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): { marketing: boolean; thirdPartySharing: boolean } {
   return { marketing: row.consent_marketing, thirdPartySharing: row.consent_third_party };
+}
+
+/** What the policy's hold rules on writes look at. */
+function stateOf(row: CustomerRow): RevealCustomer {
+  return { consents: consentsOf(row), contactHold: row.hold_since };
 }
 
 function holdOf(row: Pick<CustomerRow, 'hold_reason' | 'hold_since' | 'hold_by'>): CustomerView['contactHold'] {
