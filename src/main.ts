@@ -1,6 +1,8 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createApp } from './app.js';
+import { runClusterPrimary } from './cluster/cluster.js';
 import { openRuntime } from './bootstrap.js';
 import { createRootLogger } from './common/logger.js';
 import { ConfigError, loadConfig } from './config/config.js';
@@ -19,6 +21,16 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createRootLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    try {
+      process.exitCode = await runClusterPrimary(config, config.workers, log);
+    } catch (error) {
+      log.fatal({ err: error instanceof Error ? { type: error.name } : undefined }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+    log.flush();
+    return;
+  }
   let runtime: VaultRuntime | undefined;
   let app: NestExpressApplication | undefined;
   let stopping = false;
@@ -42,6 +54,8 @@ async function main(): Promise<void> {
     } finally {
       clearTimeout(force);
       log.flush();
+      // A cluster worker's IPC channel to the primary would keep it alive: let it go once drained.
+      if (cluster.isWorker && process.connected) process.disconnect();
     }
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -39,6 +40,8 @@ export interface VaultConfig {
   /** Failed authentications per client address per rate window before it is refused outright (0: no limit). */
   authFailureLimitPerWindow: number;
   rateLimitWindowMs: number;
+  /** HTTP worker processes (node:cluster) on one port; 1 runs the server in this process. */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -143,7 +146,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 60_000, 0, 10_000_000),
     authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
+    workers: workerCount(read.raw('VAULT_WORKERS')),
   };
+  if (!Number.isInteger(config.workers) || config.workers > 64) read.problems.push('VAULT_WORKERS must be a whole number from 1 to 64, or auto');
 
   if (nodeEnv === 'production') {
     if (databaseUrl === undefined) {
@@ -155,6 +160,14 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   }
   if (read.problems.length > 0) throw new ConfigError(read.problems);
   return config;
+}
+
+/** `VAULT_WORKERS`: a count, or `auto` for one per available CPU (NaN when malformed). */
+export function workerCount(setting: string | undefined): number {
+  if (setting === undefined) return 1;
+  if (setting === 'auto') return availableParallelism();
+  const count = Number(setting);
+  return /^\d+$/.test(setting) && count >= 1 ? count : Number.NaN;
 }
 
 export function isBase64Of32Bytes(value: string): boolean {

@@ -42,6 +42,11 @@ export class VaultDatabase {
     return `${this.kind} PostgreSQL at ${redactDatabaseUrl(this.url)}`;
   }
 
+  /** Closes this process's connections but leaves an embedded server running (the cluster primary's case). */
+  async releaseConnections(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+  }
+
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.embedded?.stop();
