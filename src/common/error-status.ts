@@ -3,6 +3,7 @@ import type { ErrorCode } from './vault-error.js';
 /** The one map from domain error codes to HTTP statuses. */
 export const ERROR_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
+  reason_required: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,

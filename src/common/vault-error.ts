@@ -5,6 +5,8 @@
  */
 export type ErrorCode =
   | 'invalid_input'
+  /** 400: the purpose needs an X-Access-Reason */
+  | 'reason_required'
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
