@@ -33,7 +33,8 @@ export function routeOf(req: Request): string {
 
 /**
  * First middleware: assigns the request id, sends it back in X-Request-Id and logs one line per finished
- * request: method, route pattern, status and duration. No body, query string or header is logged.
+ * request: method, route pattern, status and duration (and the filtered client request id). No body,
+ * query string or other header is logged.
  */
 export function requestContext(log: Logger, onFinish: (req: Request, res: Response, seconds: number) => void) {
   return (req: Request, res: Response, next: NextFunction): void => {

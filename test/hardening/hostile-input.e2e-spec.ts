@@ -32,7 +32,7 @@ interface Case {
   send: () => Promise<Reply>;
   /** a search may also answer 200 with no results */
   searchMayAnswerEmpty?: boolean;
-  /** the payload is recorded on purpose (X-Access-Reason goes into the audit event) */
+  /** the payload is recorded on purpose (X-Access-Reason and a client's X-Request-Id go into the audit event) */
   storedByDesign?: boolean;
   /** answered by Node itself before the vault sees it, with an empty body (documented) */
   nodeAnswers?: boolean;
@@ -254,7 +254,8 @@ describe('hostile input through the HTTP API', () => {
     for (const [i, payload] of SQL_AND_SHELL.entries()) {
       add('SQL and shell', `X-Access-Purpose on read #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': payload(m) }));
       add('SQL and shell', `X-Access-Purpose on search #${i + 1}`, (m) => search({ externalRef: 'x' }, { 'X-Access-Purpose': payload(m) }));
-      add('SQL and shell', `X-Request-Id #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'no_such_purpose', 'X-Request-Id': payload(m) }));
+      // A printable client X-Request-Id is kept as the event's details.clientRequestId (DESIGN §4), never as its id.
+      add('SQL and shell', `X-Request-Id #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'no_such_purpose', 'X-Request-Id': payload(m) }), { storedByDesign: true });
       add('SQL and shell', `X-Access-Reason with an unknown purpose #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': `nope`, 'X-Access-Reason': payload(m) }), { storedByDesign: true });
       add('SQL and shell', `?fields= #${i + 1}`, (m) => read(`/v1/customers/${existingId}?fields=${encodeURIComponent(payload(m))}`));
       add('SQL and shell', `id in the path #${i + 1}`, (m) => read(`/v1/customers/${encodeURIComponent(payload(m))}`));
@@ -273,7 +274,7 @@ describe('hostile input through the HTTP API', () => {
     add('headers', 'two valid X-Access-Purpose values', () => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': ['customer_request', 'service_support'] }));
     add('headers', 'two X-Access-Purpose values on search', () => search({ externalRef: 'x' }, { 'X-Access-Purpose': ['customer_request', 'customer_request'] }));
     add('headers', 'two X-Access-Reason values, one too long', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': ['ok', `${m}${'r'.repeat(200)}`] }));
-    add('headers', 'two X-Request-Id values with an unknown purpose', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'nope', 'X-Request-Id': [`req-${m}-aaaaaaaa`, `req-${m}-bbbbbbbb`] }));
+    add('headers', 'two X-Request-Id values with an unknown purpose', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'nope', 'X-Request-Id': [`req-${m}-aaaaaaaa`, `req-${m}-bbbbbbbb`] }), { storedByDesign: true });
     add('headers', 'two Authorization headers, first missing scheme', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${m}`, `Authorization: ${privacy.authHeader}`, 'X-Access-Purpose: customer_request'])));
     add('headers', 'X-Access-Reason of 20 KiB (beyond the 16 KiB header limit)', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${privacy.authHeader}`, 'X-Access-Purpose: customer_request', `X-Access-Reason: ${m}${'r'.repeat(20 * 1024)}`])));
     add('headers', 'Cookie of 64 KiB', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${privacy.authHeader}`, `Cookie: c=${m}${'c'.repeat(64 * 1024)}`])));

@@ -359,7 +359,7 @@ describe('failed authentications of a blocked address are summarised', () => {
     try {
       const ingest = await createPrincipal(vault, { roles: ['ingest'] });
       const before = await eventCount(vault);
-      const FLOOD = 300;
+      const FLOOD = 150;
       const statuses = new Map<number, number>();
       for (let i = 0; i < FLOOD; i += 20) {
         const batch = await Promise.all(Array.from({ length: 20 }, (_, j) => vault.http().post('/v1/customers').set('Authorization', `Bearer cv_guess-${i + j}`).send({ personal: { fullName: 'Flood' } })));
@@ -379,7 +379,7 @@ describe('failed authentications of a blocked address are summarised', () => {
     } finally {
       await vault.close();
     }
-  });
+  }, 180_000);
 
   it('writes the summary by itself when the window ends, and one per window', async () => {
     const vault = await startTestApp({ env: { VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE: '2', VAULT_RATE_LIMIT_WINDOW_MS: '1000' } });
@@ -390,19 +390,18 @@ describe('failed authentications of a blocked address are summarised', () => {
       await flood(40);
       const summaries = async () => allEvents(vault, `action = 'auth.rate_limited'`);
       for (let waited = 0; (await summaries()).length === 0 && waited < 15_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
-      const written = await summaries();
-      expect(written.length).toBeGreaterThanOrEqual(1);
-      const failed = await allEvents(vault, `action = 'auth.failed'`);
-      // Per window: at most 2 failures and 1 summary; all 40 requests are accounted for.
-      expect(failed.length).toBeLessThanOrEqual(2 * written.length + 2);
+      // Written by the sweep, without being asked.
+      expect((await summaries()).length).toBeGreaterThanOrEqual(1);
       await vault.app.get(Authenticator).writeSummaries(true);
       const all = await summaries();
+      // One summary per window: no two for the same window; every request accounted for.
+      expect(new Set(all.map((e) => e.details!.windowEndsAt)).size).toBe(all.length);
       const counted = all.reduce((sum, e) => sum + Number(e.details!.count), 0);
       expect(counted + (await allEvents(vault, `action = 'auth.failed'`)).length).toBe(40);
     } finally {
       await vault.close();
     }
-  });
+  }, 180_000);
 });
 
 describe('a write is audited only once its transaction commits', () => {
@@ -422,5 +421,5 @@ describe('a write is audited only once its transaction commits', () => {
     } finally {
       await vault.close();
     }
-  });
+  }, 120_000);
 });
