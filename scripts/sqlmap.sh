@@ -96,7 +96,8 @@ scan() {
 }
 
 AUTH_I=(-H "Authorization: Bearer $INGEST")
-AUTH_P=(-H "Authorization: Bearer $PRIVACY" -H "X-Access-Purpose: customer_request")
+# customer_request needs a reason (DESIGN §3), else every probe would stop at 400 reason_required.
+AUTH_P=(-H "Authorization: Bearer $PRIVACY" -H "X-Access-Purpose: customer_request" -H "X-Access-Reason: sqlmap scan")
 
 scan "create: every JSON value" -u "$BASE/v1/customers" --method POST "${AUTH_I[@]}" -H 'Content-Type: application/json' \
   --data '{"personal":{"fullName":"Sqlmap Probe","email":"probe@example.com","phone":"+44 20 7946 0959","nationalId":"SQLM-0002","address":{"line1":"1 Probe St","city":"Probeton","postalCode":"PR1 1PR","country":"GB"}},"payment":{"cardholderName":"Sqlmap Probe","bankAccount":"GB29NWBK60161331926819"}}'

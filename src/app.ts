@@ -3,7 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
+import type { Request, Response } from 'express';
+import { AUTHENTICATED_PREFIX } from './access/route-registry.js';
 import { AppModule } from './app.module.js';
+import { AuditedAnswers } from './audit/audited-answers.js';
+import { Authenticator } from './principals/authenticator.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { answerClientErrors } from './common/client-errors.js';
 import { jsonBody } from './common/json-body.js';
@@ -31,10 +35,15 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
+  // Order matters (DESIGN §4): request id, then on /v1 authentication before the body is read or a
+  // route matched (401 before any 400, 404, 413 or 415); errors after it are audited (AuditedAnswers).
   app.use(requestContext(runtime.log, (req, res, seconds) => metrics.observe(req.method, routeOf(req), res.statusCode, seconds)));
   app.use(helmet());
-  app.use(...jsonBody(runtime.config.bodyLimitBytes, runtime.log));
-  app.useGlobalFilters(new AllExceptionsFilter(runtime.log));
+  app.use(AUTHENTICATED_PREFIX, app.get(Authenticator).authenticateFirst());
+  const answers = app.get(AuditedAnswers);
+  const answer = (req: Request, res: Response, error: unknown): void => answers.send(req, res, error);
+  app.use(...jsonBody(runtime.config.bodyLimitBytes, answer));
+  app.useGlobalFilters(new AllExceptionsFilter(answer));
   app.useGlobalPipes(createValidationPipe());
 
   const openApi = new DocumentBuilder()
@@ -44,7 +53,13 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
     .addBearerAuth()
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
-  await app.init();
+  try {
+    await app.init();
+  } catch (error) {
+    // e.g. a route without its declarations (RouteRegistry): stop what already started, then fail.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return app;
 }
 

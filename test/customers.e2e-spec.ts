@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { REVEAL_TABLE } from '../src/access/reveal-table.js';
-import { CUSTOMER_FIELDS, ROLES, PURPOSES, type CustomerField, type Purpose, type Role } from '../src/access/vocabulary.js';
+import { CUSTOMER_FIELDS, REASON_REQUIRED_PURPOSES, ROLES, PURPOSES, type CustomerField, type Purpose, type Role } from '../src/access/vocabulary.js';
 import { findLeaks } from './helpers/leak-scan.js';
 import { createPrincipal } from './helpers/principals.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
@@ -33,7 +33,9 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
   }
   function get(id: string, token: string, purpose?: string, query = '') {
     const req = vault.http().get(`/v1/customers/${id}${query}`).set('Authorization', `Bearer ${token}`);
-    return purpose ? req.set('X-Access-Purpose', purpose) : req;
+    if (!purpose) return req;
+    // The purposes that reveal most need a reason (DESIGN §3); the others are read without one here.
+    return REASON_REQUIRED_PURPOSES.includes(purpose as Purpose) ? req.set('X-Access-Purpose', purpose).set('X-Access-Reason', 'TICKET-4711') : req.set('X-Access-Purpose', purpose);
   }
 
   beforeAll(async () => {
@@ -175,11 +177,11 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
     const created = await vault.http().post('/v1/customers').set('Authorization', `Bearer ${await tokenFor('ingest')}`).send({ personal: { fullName: 'Dora Before', email: 'dora.before@example.com' } }).expect(201);
     const id = created.body.id;
     await vault.http().patch(`/v1/customers/${id}`).set('Authorization', `Bearer ${await tokenFor('support')}`).send({ personal: { email: 'dora.after@example.com' } }).expect(403);
-    const patched = await vault.http().patch(`/v1/customers/${id}`).set('Authorization', `Bearer ${await tokenFor('support')}`).set('X-Access-Purpose', 'customer_request').send({ personal: { email: 'dora.after@example.com' } }).expect(200);
+    const patched = await vault.http().patch(`/v1/customers/${id}`).set('Authorization', `Bearer ${await tokenFor('support')}`).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ personal: { email: 'dora.after@example.com' } }).expect(200);
     expect(Object.keys(patched.body).sort()).toEqual(['id', 'updatedAt']);
     const read = await get(id, await tokenFor('privacy'), 'customer_request').expect(200);
     expect(read.body.data).toMatchObject({ fullName: 'Dora Before', email: 'dora.after@example.com' });
-    const search = (email: string) => vault.http().post('/v1/customers/search').set('Authorization', `Bearer ${tokens.get('privacy')}`).set('X-Access-Purpose', 'customer_request').send({ email });
+    const search = (email: string) => vault.http().post('/v1/customers/search').set('Authorization', `Bearer ${tokens.get('privacy')}`).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ email });
     expect((await search('dora.after@example.com').expect(200)).body.results).toEqual([{ id }]);
     expect((await search('dora.before@example.com').expect(200)).body.results).toEqual([]);
     await vault.http().patch(`/v1/customers/${id}`).set('Authorization', `Bearer ${await tokenFor('billing')}`).send({ personal: { fullName: 'X' } }).expect(403);

@@ -160,10 +160,10 @@ describe('principals and bearer authentication (HTTP, real PostgreSQL)', () => {
         .http()
         .post('/v1/principals')
         .set('Authorization', admin.authHeader)
-        .send({ name: 'ops-admin', kind: 'staff', roles: ['admin', 'security'] })
+        .send({ name: 'ops-admin', kind: 'staff', roles: ['admin'] })
         .expect(201);
       expect(Object.keys(res.body).sort()).toEqual(['createdAt', 'id', 'kind', 'name', 'roles', 'token']);
-      expect(res.body).toMatchObject({ name: 'ops-admin', kind: 'staff', roles: ['admin', 'security'] });
+      expect(res.body).toMatchObject({ name: 'ops-admin', kind: 'staff', roles: ['admin'] });
       expect(res.body.token).toMatch(TOKEN);
       tokens.push(res.body.token);
       expect(new Date(res.body.createdAt).toISOString()).toBe(res.body.createdAt);
@@ -215,6 +215,10 @@ describe('principals and bearer authentication (HTTP, real PostgreSQL)', () => {
       ['an unknown role', { name: 'svc', kind: 'service', roles: ['root-of-all'] }, 'roles', 'root-of-all'],
       ['no roles', { name: 'svc', kind: 'service', roles: [] }, 'roles', undefined],
       ['a repeated role', { name: 'svc', kind: 'service', roles: ['ingest', 'ingest'] }, 'roles', undefined],
+      // DESIGN §3: storing or administering roles are not combined with reading roles.
+      ['ingest with a reading role', { name: 'svc', kind: 'service', roles: ['ingest', 'support'] }, 'roles', undefined],
+      ['admin with a reading role', { name: 'svc', kind: 'staff', roles: ['security', 'admin'] }, 'roles', undefined],
+      ['ingest with privacy', { name: 'svc', kind: 'service', roles: ['privacy', 'ingest'] }, 'roles', undefined],
       ['roles not an array', { name: 'svc', kind: 'service', roles: 'admin' }, 'roles', undefined],
       ['an unknown kind', { name: 'svc', kind: 'robot-kind', roles: ['ingest'] }, 'kind', 'robot-kind'],
       ['an extra property', { name: 'svc', kind: 'service', roles: ['ingest'], tokenHash: 'sneaky-value-42' }, 'tokenHash', 'sneaky-value-42'],
@@ -291,7 +295,7 @@ describe('principals and bearer authentication (HTTP, real PostgreSQL)', () => {
     });
 
     it('principal:create prints a working token last; principal:list shows it; principal:revoke makes it 401; all audited', async () => {
-      const created = await runCli(['principal:create', '--name', 'cli-made', '--kind', 'service', '--roles', 'admin, security'], env());
+      const created = await runCli(['principal:create', '--name', 'cli-made', '--kind', 'service', '--roles', ' admin ,'], env());
       cliOutput.push(created.stderr);
       expect(created.status).toBe(0);
       const token = lastLine(created.stdout);
@@ -313,7 +317,7 @@ describe('principals and bearer authentication (HTTP, real PostgreSQL)', () => {
       cliOutput.push(listed.stdout, listed.stderr);
       expect(listed.status).toBe(0);
       const { principals } = JSON.parse(lastLine(listed.stdout)) as { principals: { id: string; name: string; roles: string[] }[] };
-      expect(principals.find((p) => p.id === id)).toMatchObject({ name: 'cli-made', roles: ['admin', 'security'] });
+      expect(principals.find((p) => p.id === id)).toMatchObject({ name: 'cli-made', roles: ['admin'] });
       expect(listed.stdout).not.toContain(token);
 
       const revoked = await runCli(['principal:revoke', id!], env());
@@ -334,6 +338,17 @@ describe('principals and bearer authentication (HTTP, real PostgreSQL)', () => {
       );
       expect(actions.map((a) => a.action).sort()).toEqual(['principal.create', 'principal.revoke']);
     });
+
+    it('principal:create refuses ingest or admin combined with a reading role, and creates nothing', async () => {
+      const before = await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM principals');
+      const refusals = await Promise.all(['ingest,billing', 'admin, security'].map((roles) => runCli(['principal:create', '--name', `mixed-${roles.length}`, '--kind', 'service', '--roles', roles], env())));
+      for (const refused of refusals) {
+        cliOutput.push(refused.stdout, refused.stderr);
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toContain('must not combine ingest or admin with a reading role');
+      }
+      expect(await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM principals')).toEqual(before);
+    }, 180_000);
   });
 
   describe('lock-out prevention', () => {

@@ -4,8 +4,10 @@ import { Injectable } from '@nestjs/common';
 import { VaultError } from '../common/vault-error.js';
 import { createAbility, DENIAL_REASONS, ruleFields, type AppAbility, type CustomerSubject } from './ability.factory.js';
 import { maskField } from './masks.js';
+import { isPlainText } from '../customers/validators.js';
 import { CONSENT_CHANGE_PURPOSE } from './reveal-table.js';
-import { CUSTOMER_FIELDS, isCustomerField, isPersonalField, isPurpose, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
+import type { PolicyRule } from './route-policy.js';
+import { CUSTOMER_FIELDS, isCustomerField, isPersonalField, isPurpose, REASON_REQUIRED_PURPOSES, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
 
 /** The fields to return for one read, each exactly once; `-` fields are in neither list. */
 export interface RevealPlan {
@@ -40,6 +42,31 @@ export interface RevealedData {
 
 export const PURPOSE_HEADER = 'X-Access-Purpose';
 export const REASON_HEADER = 'X-Access-Reason';
+export const REASON_MAX = 200;
+
+/** The access headers of one request, as checked by the PoliciesGuard. */
+export interface DeclaredAccess {
+  purpose?: Purpose;
+  reason?: string;
+}
+
+/** AccessAction names of the route rules, for messages that read like the service's own checks. */
+function actionName(rule: PolicyRule): AccessAction | string {
+  const [action, subject] = rule;
+  if (subject === 'AuditLog') return 'readAuditLog';
+  if (subject === 'Principal') return 'managePrincipals';
+  if (subject === 'Key') return 'manageKeys';
+  return action === 'readAudit' ? 'readCustomerAudit' : action;
+}
+
+/**
+ * Whether a reason says anything: a letter or digit once invisible format characters (soft hyphen,
+ * zero-width) are set aside. Blank, invisible or punctuation-only reasons (two empty headers arrive
+ * joined as ", ") count as none.
+ */
+export function saysSomething(reason: string): boolean {
+  return /[\p{L}\p{N}]/u.test(reason.replace(/\p{Cf}/gu, ''));
+}
 
 function forbidden(message: string, details?: { field: string; problem: string }[]): VaultError {
   return new VaultError('forbidden', message, details);
@@ -225,9 +252,48 @@ export class AccessPolicy {
         { field: PURPOSE_HEADER, problem: purpose === undefined ? 'missing' : `must be ${CONSENT_CHANGE_PURPOSE}` },
       ]);
     }
-    if (reason === null || reason.trim() === '') {
+    if (reason === null || !saysSomething(reason)) {
       throw new VaultError('reason_required', `the ${REASON_HEADER} header is required for purpose ${purpose}`, [{ field: REASON_HEADER, problem: 'missing' }]);
     }
+  }
+
+  /**
+   * A route's declared rule (`@Policy`), checked by the PoliciesGuard for the request's purpose
+   * before any pipe or handler runs: 403 unless a role of the actor grants it.
+   */
+  assertRoute(actor: Actor, rule: PolicyRule, purpose?: Purpose): void {
+    const ability = this.abilityFor(actor, purpose);
+    if ((ability.can as (action: string, subject: string) => boolean)(rule[0], rule[1])) return;
+    if (rule[1] === 'Customer' && rule[0] === 'read') throw forbidden(`reading customers for purpose ${purpose ?? 'none'} is not allowed to this principal`);
+    if (rule[1] === 'Customer' && rule[0] === 'search') throw forbidden(`searching customers for purpose ${purpose ?? 'none'} is not allowed to this principal`);
+    const action = actionName(rule);
+    const hint = action === 'correct' && actor.roles.includes('support') && purpose !== 'customer_request' ? ' (support corrects only with purpose customer_request)' : '';
+    throw forbidden(`action ${action} is not allowed to this principal${hint}`);
+  }
+
+  /**
+   * `X-Access-Purpose` and `X-Access-Reason` of a request. The purpose is required when
+   * `purposeRequired`, else checked and returned when sent (400 when unknown). The reason: at most
+   * REASON_MAX printable characters (shown to auditors: no control or bidi characters), and required
+   * (400 `reason_required`) for the purposes that reveal most. Header values are never echoed.
+   */
+  parseAccessHeaders(headers: Record<string, string | string[] | undefined>, purposeRequired: boolean): DeclaredAccess {
+    const access: DeclaredAccess = {};
+    const reason = headers['x-access-reason'];
+    if (reason !== undefined) {
+      if (typeof reason !== 'string' || reason.length > REASON_MAX || !isPlainText(reason)) {
+        throw new VaultError('invalid_input', `${REASON_HEADER} is invalid`, [{ field: REASON_HEADER, problem: `at most ${REASON_MAX} printable characters` }]);
+      }
+      if (saysSomething(reason)) access.reason = reason;
+    }
+    if (headers['x-access-purpose'] === undefined && !purposeRequired) return access;
+    access.purpose = this.parsePurpose(headers['x-access-purpose']);
+    if (access.reason === undefined && REASON_REQUIRED_PURPOSES.includes(access.purpose)) {
+      throw new VaultError('reason_required', `purpose ${access.purpose} needs an ${REASON_HEADER} header (e.g. a ticket id)`, [
+        { field: REASON_HEADER, problem: 'required for this purpose' },
+      ]);
+    }
+    return access;
   }
 
   /** The purpose of `X-Access-Purpose`: 400 when missing or unknown; the header value is never echoed. */

@@ -18,6 +18,24 @@ export const PURPOSES = [
 ] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
+/** The purposes that reveal most: a request under one of them must say why (`X-Access-Reason`, else 400 `reason_required`). */
+export const REASON_REQUIRED_PURPOSES: readonly Purpose[] = ['customer_request', 'legal_obligation', 'fraud_investigation'];
+
+/** Roles that store or administer; a principal holding one may hold no reading role (DESIGN §3). */
+export const NON_READING_ROLES = ['ingest', 'admin'] as const;
+/** Roles that read customer data (they have rows in the reveal table). */
+export const READING_ROLES = ['support', 'billing', 'marketing', 'security', 'privacy'] as const;
+
+/**
+ * The role pairs a principal may not hold together: `ingest` or `admin` with a reading role, so a
+ * service that stores data (or an administrator) cannot also read it back. null when allowed.
+ */
+export function conflictingRoles(roles: readonly string[]): { nonReading: string[]; reading: string[] } | null {
+  const nonReading = NON_READING_ROLES.filter((role) => roles.includes(role));
+  const reading = READING_ROLES.filter((role) => roles.includes(role));
+  return nonReading.length > 0 && reading.length > 0 ? { nonReading, reading } : null;
+}
+
 export const PERSONAL_FIELDS = ['fullName', 'email', 'phone', 'address', 'nationalId', 'dateOfBirth'] as const;
 export type PersonalField = (typeof PERSONAL_FIELDS)[number];
 

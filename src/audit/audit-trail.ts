@@ -21,6 +21,8 @@ export class AuditTrail {
     public action: string,
     resourceType: string,
     readonly clientIp: string | null,
+    /** the client's own X-Request-Id, recorded as `details.clientRequestId` (never used as the id) */
+    readonly clientRequestId: string | null = null,
   ) {
     this.resource = { type: resourceType, id: null };
   }
@@ -37,7 +39,7 @@ export class AuditTrail {
       outcome,
       status,
       clientIp: this.clientIp,
-      details: Object.keys(this.details).length > 0 ? { ...this.details } : undefined,
+      details: withClientRequestId(Object.keys(this.details).length > 0 ? { ...this.details } : undefined, this.clientRequestId),
     };
   }
 }
@@ -48,18 +50,24 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** `details` with the client's request id added when there is one (DESIGN §4: recorded beside the vault's id). */
+export function withClientRequestId(details: AuditEventInput['details'], clientRequestId: string | null | undefined): AuditEventInput['details'] {
+  if (clientRequestId === null || clientRequestId === undefined) return details;
+  return { ...details, clientRequestId };
+}
+
 export function clientIpOf(req: Request): string | null {
   return req.socket.remoteAddress ?? null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CUSTOMER_PATH = /^\/v1\/customers\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[/?]|$)/i;
 
 /**
  * The resource a request names, for events recorded before a route's own trail exists (failed
- * authentication, rate limits): a denied event names the customer when the request did (DESIGN §5).
+ * authentication, rate limits, all before routing): a denied event names the customer when the
+ * request did (DESIGN §5). Read from the URL, as no route has matched yet.
  */
 export function resourceOfRequest(req: Request): { type: string; id: string | null } {
-  const id = (req.params as Record<string, string | undefined> | undefined)?.id;
-  if (typeof id === 'string' && UUID.test(id) && req.path.startsWith('/v1/customers/')) return { type: 'customer', id: id.toLowerCase() };
-  return { type: 'request', id: null };
+  const match = CUSTOMER_PATH.exec(req.originalUrl);
+  return match ? { type: 'customer', id: match[1]!.toLowerCase() } : { type: 'request', id: null };
 }

@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, StreamableFile } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
+import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
 import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
@@ -18,6 +19,7 @@ const CONTENT_TYPES = { ndjson: 'application/x-ndjson; charset=utf-8', csv: 'tex
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ description: 'missing, unknown or revoked token' })
 @ApiForbiddenResponse({ description: 'the caller is not security staff' })
+@Policy('read', 'AuditLog')
 @Controller('v1/audit')
 export class AuditController {
   constructor(@Inject(AuditService) private readonly audit: AuditService) {}
@@ -71,6 +73,7 @@ export class AccessReportController {
   constructor(@Inject(AuditService) private readonly audit: AuditService) {}
 
   @Get(':id/access-report')
+  @Policy('readAudit', 'Customer')
   @Audited('audit.access_report', 'customer')
   @ApiOperation({ summary: 'every event about this customer, denied ones included (pages of at most 1000)' })
   @ApiOkResponse({ description: '{customerId, events, nextCursor}' })

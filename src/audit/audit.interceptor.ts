@@ -1,40 +1,40 @@
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { HTTP_CODE_METADATA } from '@nestjs/common/constants.js';
-import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { from, lastValueFrom, type Observable } from 'rxjs';
+import { RouteRegistry } from '../access/route-registry.js';
 import { shapeError } from '../common/error-response.js';
 import { AuditLog } from './audit-log.js';
 import { AuditTrail, clientIpOf } from './audit-trail.js';
-import { AUDITED, type AuditedRoute } from './audited.decorator.js';
-
-/** Statuses that mean "the policy said no" rather than "something broke". */
-const DENIED = new Set([401, 403, 404, 409, 410, 423, 429]);
+import { outcomeOf } from './audited-answers.js';
 
 /**
  * Records exactly one audit event per @Audited request. On success the event is committed before
  * the handler's result is handed on, so no plaintext leaves before its event is durable (fail
  * closed: if recording fails the request fails with 503 and the result is dropped). On failure the
- * event records the outcome (denied or error) and the original error is rethrown.
+ * event records the outcome (denied or error) and the original error is rethrown. The route's
+ * declarations come from the RouteRegistry (resolved at start-up); the trail from the PoliciesGuard.
  */
 @Injectable()
 export class AuditInterceptor implements NestInterceptor {
   constructor(
-    @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(RouteRegistry) private readonly routes: RouteRegistry,
     @Inject(AuditLog) private readonly auditLog: AuditLog,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const route = this.reflector.getAllAndOverride<AuditedRoute | undefined>(AUDITED, [context.getHandler(), context.getClass()]);
-    if (!route) return next.handle();
+    const route = this.routes.of(context.getHandler());
+    if (!route?.audit) return next.handle();
     const req = context.switchToHttp().getRequest<Request>();
-    const trail = req.auditTrail ?? new AuditTrail(req.id, route.action, route.resourceType, clientIpOf(req));
-    req.auditTrail = trail;
-    if (req.actor) trail.actor = { id: req.actor.id, name: req.actor.name, kind: req.actor.kind, roles: [...req.actor.roles] };
-    return from(this.run(trail, next, context));
+    let trail = req.auditTrail;
+    if (trail === undefined) {
+      trail = new AuditTrail(req.id, route.audit.action, route.audit.resourceType, clientIpOf(req), req.clientRequestId);
+      if (req.actor) trail.actor = { id: req.actor.id, name: req.actor.name, kind: req.actor.kind, roles: [...req.actor.roles] };
+      req.auditTrail = trail;
+    }
+    return from(this.run(trail, next, route.okStatus));
   }
 
-  private async run(trail: AuditTrail, next: CallHandler, context: ExecutionContext): Promise<unknown> {
+  private async run(trail: AuditTrail, next: CallHandler, okStatus: number): Promise<unknown> {
     let result: unknown;
     try {
       result = await lastValueFrom(next.handle(), { defaultValue: undefined });
@@ -42,22 +42,14 @@ export class AuditInterceptor implements NestInterceptor {
       if (!trail.recorded) {
         const { status } = shapeError(error);
         trail.recorded = true;
-        await this.auditLog.record(trail.toEvent(DENIED.has(status) || status === 400 ? 'denied' : 'error', status));
+        await this.auditLog.record(trail.toEvent(outcomeOf(status), status));
       }
       throw error;
     }
     if (!trail.recorded) {
-      const status = this.successStatus(context);
       trail.recorded = true;
-      await this.auditLog.record(trail.toEvent('allowed', status));
+      await this.auditLog.record(trail.toEvent('allowed', okStatus));
     }
     return result;
-  }
-
-  /** Nest applies @HttpCode (or its POST default 201) after interceptors: read it from metadata. */
-  private successStatus(context: ExecutionContext): number {
-    const code = this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler());
-    if (code !== undefined) return code;
-    return context.switchToHttp().getRequest<Request>().method === 'POST' ? 201 : 200;
   }
 }

@@ -9,6 +9,7 @@ import { AuditQueryService } from './audit-query.service.js';
 import { AuditSealer } from './audit-sealer.js';
 import { AuditSigning } from './audit-signing.js';
 import { AuditVerifier } from './audit-verifier.js';
+import { AuditedAnswers } from './audited-answers.js';
 import { AccessReportController, AuditController } from './audit.controller.js';
 import { AuditInterceptor } from './audit.interceptor.js';
 import { AuditService } from './audit.service.js';
@@ -29,8 +30,9 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditVerifier,
     AuditQueryService,
     AuditService,
+    AuditedAnswers,
   ],
-  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers],
 })
 export class AuditModule implements OnModuleInit {
   constructor(

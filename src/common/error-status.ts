@@ -3,6 +3,7 @@ import type { ErrorCode } from './vault-error.js';
 /** The one map from domain error codes to HTTP statuses. */
 export const ERROR_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
+  reason_required: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
@@ -13,7 +14,6 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   locked: 423,
   contact_hold: 423,
   purpose_required: 400,
-  reason_required: 400,
   rate_limited: 429,
   internal: 500,
   decryption_failed: 500,

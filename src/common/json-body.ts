@@ -1,7 +1,5 @@
 import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from 'pino';
-import { sendError } from './error-response.js';
 import { VaultError } from './vault-error.js';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -41,9 +39,10 @@ export function refuseBodyShape(body: unknown): string | null {
 
 /**
  * Request bodies: JSON only (415 otherwise), at most `limitBytes` (413), valid UTF-8 and well-formed (400). Runs
- * before routing so a hostile body never reaches a controller; errors get the common shape.
+ * before routing so a hostile body never reaches a controller (and, on /v1, after authentication: an anonymous
+ * caller's body is never read); errors are handed to `answer` (common shape, audited when authenticated).
  */
-export function jsonBody(limitBytes: number, log: Logger) {
+export function jsonBody(limitBytes: number, answer: (req: Request, res: Response, error: unknown) => void) {
   // Invalid UTF-8 would otherwise be decoded to U+FFFD and stored as if the client had sent it.
   const parse = express.json({
     limit: limitBytes,
@@ -76,7 +75,7 @@ export function jsonBody(limitBytes: number, log: Logger) {
   };
   const onError = (error: unknown, req: Request, res: Response, next: NextFunction): void => {
     void next;
-    sendError(req, res, error, log);
+    answer(req, res, error);
   };
   return [onlyJson, parseWhenPresent, onError] as const;
 }

@@ -41,6 +41,12 @@ export class RateLimiter {
     return this.decide(window, window !== undefined && window.count >= this.limit);
   }
 
+  /** When the current window of `key` ends (epoch ms), or undefined when it has none. */
+  windowEndOf(key: string): number | undefined {
+    const window = this.current(key);
+    return window === undefined ? undefined : window.startedAt + this.windowMs;
+  }
+
   /** Counts one hit for `key`; refused when this hit would exceed the limit (refused hits count too). */
   hit(key: string): RateDecision {
     if (!this.enabled) return { allowed: true, retryAfterSeconds: 0 };

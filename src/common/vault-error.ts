@@ -5,6 +5,8 @@
  */
 export type ErrorCode =
   | 'invalid_input'
+  /** 400: the purpose needs an X-Access-Reason */
+  | 'reason_required'
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
@@ -15,7 +17,6 @@ export type ErrorCode =
   | 'locked'
   | 'contact_hold'
   | 'purpose_required'
-  | 'reason_required'
   | 'rate_limited'
   | 'audit_unavailable'
   | 'service_unavailable'

@@ -1,22 +1,20 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
 import { AccessPolicy } from '../access/access-policy.js';
+import { DeclaredPurpose } from '../access/policies.guard.js';
+import { Policy } from '../access/route-policy.js';
 import type { Actor, Purpose } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
-import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
 import { CustomersService, type CustomerView } from './customers.service.js';
-import { isPlainText } from './validators.js';
-
-const REASON_MAX = 200;
 
 @ApiTags('customers')
 @ApiBearerAuth()
 @ApiHeader({ name: 'X-Access-Purpose', required: false, description: 'why the data is accessed; required for reads and searches' })
-@ApiHeader({ name: 'X-Access-Reason', required: false, description: 'free text such as a ticket id, at most 200 characters; recorded in the audit log' })
+@ApiHeader({ name: 'X-Access-Reason', required: false, description: 'free text such as a ticket id, at most 200 characters; recorded in the audit log; required for customer_request, legal_obligation and fraud_investigation' })
 @Controller('v1/customers')
 export class CustomersController {
   constructor(
@@ -25,100 +23,76 @@ export class CustomersController {
   ) {}
 
   @Post()
+  @Policy('create', 'Customer')
   @Audited('customer.create', 'customer')
-  create(@CurrentActor() actor: Actor, @Body() body: CreateCustomerDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; createdAt: string }> {
-    this.optionalPurpose(headers, trail);
+  create(@CurrentActor() actor: Actor, @Body() body: CreateCustomerDto, @Trail() trail: AuditTrail): Promise<{ id: string; createdAt: string }> {
     return this.customers.create(actor, body, trail);
   }
 
   @Post('search')
   @HttpCode(200)
+  @Policy('search', 'Customer', { purpose: 'required' })
   @Audited('customer.search', 'customer')
-  search(@CurrentActor() actor: Actor, @Body() body: SearchCustomersDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ results: { id: string }[] }> {
-    return this.customers.search(actor, this.purpose(headers, trail), body, trail);
+  search(@CurrentActor() actor: Actor, @Body() body: SearchCustomersDto, @DeclaredPurpose('required') purpose: Purpose, @Trail() trail: AuditTrail): Promise<{ results: { id: string }[] }> {
+    return this.customers.search(actor, purpose, body, trail);
   }
 
   @Get(':id')
+  @Policy('read', 'Customer', { purpose: 'required' })
   @Audited('customer.read', 'customer')
-  read(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Query('fields') fields: string | undefined, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<CustomerView> {
+  read(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Query('fields') fields: string | undefined, @DeclaredPurpose('required') purpose: Purpose, @Trail() trail: AuditTrail): Promise<CustomerView> {
     trail.resource.id = id;
-    const purpose = this.purpose(headers, trail);
     return this.customers.read(actor, id, purpose, this.policy.parseFields(fields), trail);
   }
 
   @Patch(':id')
+  @Policy('correct', 'Customer')
   @Audited('customer.correct', 'customer')
-  correct(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: UpdateCustomerDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; updatedAt: string }> {
+  correct(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: UpdateCustomerDto, @DeclaredPurpose() purpose: Purpose | undefined, @Trail() trail: AuditTrail): Promise<{ id: string; updatedAt: string }> {
     trail.resource.id = id;
-    return this.customers.correct(actor, id, this.optionalPurpose(headers, trail), body, trail);
+    return this.customers.correct(actor, id, purpose, body, trail);
   }
 
   @Put(':id/consents')
+  @Policy('consents', 'Customer')
   @Audited('customer.consents', 'customer')
-  consents(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: ConsentsDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
+  consents(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: ConsentsDto, @DeclaredPurpose() purpose: Purpose | undefined, @Trail() trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
     trail.resource.id = id;
-    return this.customers.setConsents(actor, id, this.optionalPurpose(headers, trail), body, trail);
+    return this.customers.setConsents(actor, id, purpose, body, trail);
   }
 
   @Put(':id/contact-hold')
+  @Policy('contactHold', 'Customer')
   @Audited('customer.contact_hold.set', 'customer')
-  setHold(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: ContactHoldDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
+  setHold(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Body() body: ContactHoldDto, @Trail() trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
     trail.resource.id = id;
-    this.optionalPurpose(headers, trail);
     return this.customers.setContactHold(actor, id, body.reason, trail);
   }
 
   @Delete(':id/contact-hold')
   @HttpCode(204)
+  @Policy('contactHold', 'Customer')
   @Audited('customer.contact_hold.lift', 'customer')
-  async liftHold(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<void> {
+  async liftHold(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
-    this.optionalPurpose(headers, trail);
     await this.customers.setContactHold(actor, id, null, trail);
   }
 
   @Delete(':id')
   @HttpCode(204)
+  @Policy('erase', 'Customer')
   @Audited('customer.erase', 'customer')
-  async erase(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<void> {
+  async erase(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
-    this.optionalPurpose(headers, trail);
     await this.customers.erase(actor, id, trail);
   }
 
   @Post(':id/rekey')
   @HttpCode(200)
+  @Policy('administer', 'Key')
   @Audited('customer.rekey', 'customer')
-  rekey(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ id: string; dekVersion: number }> {
+  rekey(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<{ id: string; dekVersion: number }> {
     trail.resource.id = id;
-    this.optionalPurpose(headers, trail);
     return this.customers.rekey(actor, id, trail);
-  }
-
-  /** Reads and searches: X-Access-Purpose is required (400 when missing or unknown). */
-  private purpose(headers: Record<string, string | undefined>, trail: AuditTrail): Purpose {
-    this.reason(headers, trail);
-    const purpose = this.policy.parsePurpose(headers['x-access-purpose']);
-    trail.purpose = purpose;
-    return purpose;
-  }
-
-  /** Writes: the purpose is optional, recorded when sent, and must be a known one when sent. */
-  private optionalPurpose(headers: Record<string, string | undefined>, trail: AuditTrail): Purpose | undefined {
-    this.reason(headers, trail);
-    if (headers['x-access-purpose'] === undefined) return undefined;
-    const purpose = this.policy.parsePurpose(headers['x-access-purpose']);
-    trail.purpose = purpose;
-    return purpose;
-  }
-
-  private reason(headers: Record<string, string | undefined>, trail: AuditTrail): void {
-    const reason = headers['x-access-reason'];
-    if (reason === undefined) return;
-    // Same rule as stored text: the reason is shown to auditors, so no control or bidi characters.
-    if (reason.length > REASON_MAX || !isPlainText(reason)) {
-      throw new VaultError('invalid_input', 'X-Access-Reason is invalid', [{ field: 'X-Access-Reason', problem: `at most ${REASON_MAX} printable characters` }]);
-    }
-    trail.reason = reason;
   }
 }

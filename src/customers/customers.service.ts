@@ -95,9 +95,8 @@ export class CustomersService {
         // insert reports its own failure. Lost connections are not retried (the commit is unknown).
         if ((error as { code?: string }).code === '23505') uniqueExternalRef(error);
         if (isDatabaseUnavailable(error)) throw error;
-        return this.dataSource.transaction(async (manager) => {
+        return this.audited(trail, 201, async (manager) => {
           const [row] = (await manager.query(`${CREATE_WRITE} SELECT created_at FROM c`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
-          await this.commitEvent(manager, trail, 201);
           return row.created_at;
         });
       });
@@ -120,7 +119,7 @@ export class CustomersService {
 
   async read(actor: Actor, id: string, purpose: Purpose, requested: CustomerField[] | undefined, trail: AuditTrail): Promise<CustomerView> {
     trail.resource.id = id;
-    this.policy.assertCanReadCustomers(actor, purpose);
+    // Role x purpose was checked by the route's @Policy (and planReveal checks it again).
     const row = await this.load(id);
     const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since }, requested);
     const wanted = [...plan.plaintext, ...plan.masked].filter((field) => row[FIELD_COLUMNS[field]] !== null);
@@ -147,7 +146,7 @@ export class CustomersService {
     const values = fieldValues(body.personal, body.payment);
     if (Object.keys(values).length === 0) throw new VaultError('invalid_input', 'nothing to correct', [{ field: 'personal', problem: 'at least one field is required' }]);
     trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
-    const updatedAt = await this.dataSource.transaction(async (manager) => {
+    const updatedAt = await this.audited(trail, 200, async (manager) => {
       const row = await this.load(id, manager);
       this.policy.assertHoldAllows(actor, purpose, stateOf(row), Object.keys(values) as CustomerField[]);
       const dek = await this.keys.dek(id, dekOf(row));
@@ -160,7 +159,6 @@ export class CustomersService {
         }
         const [updated] = await returningRows<{ updated_at: Date }>(manager, `UPDATE customers SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING updated_at`, params);
         await this.writeBlindIndexes(manager, id, values);
-        await this.commitEvent(manager, trail, 200);
         return updated.updated_at;
       } finally {
         zero(dek);
@@ -198,14 +196,14 @@ export class CustomersService {
   async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'consents', purpose);
-    this.policy.assertConsentChangeDeclared(purpose, trail.reason);
     const written = CONSENTS.filter((consent) => body[consent] !== undefined);
+    // Names only until the change is made: a refused attempt (no purpose, no reason, hold) records what it tried to change.
+    if (written.length > 0) trail.details.consentsWritten = written.join(',');
+    this.policy.assertConsentChangeDeclared(purpose, trail.reason);
     if (written.length === 0) {
       throw new VaultError('invalid_input', 'nothing to change', [{ field: 'body', problem: 'marketing or thirdPartySharing is required' }]);
     }
-    // Names only until the change is made: a refused attempt records what it tried to change.
-    trail.details.consentsWritten = written.join(',');
-    return this.dataSource.transaction(async (manager) => {
+    return this.audited(trail, 200, async (manager) => {
       const before = await this.load(id, manager);
       this.policy.assertHoldAllows(actor, purpose, stateOf(before), 'consents');
       const [row] = await returningRows<CustomerRow>(
@@ -218,7 +216,6 @@ export class CustomersService {
       const consents = consentsOf(row);
       // Old and new values with the change: the event is the consent's provenance.
       Object.assign(trail.details, consents, { previousMarketing: previous.marketing, previousThirdPartySharing: previous.thirdPartySharing });
-      await this.commitEvent(manager, trail, 200);
       return { id, consents };
     });
   }
@@ -226,7 +223,7 @@ export class CustomersService {
   async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'contactHold');
-    return this.dataSource.transaction(async (manager) => {
+    return this.audited(trail, reason === null ? 204 : 200, async (manager) => {
       await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
@@ -235,7 +232,6 @@ export class CustomersService {
           : `UPDATE customers SET hold_reason = $2, hold_since = COALESCE(hold_since, now()), hold_by = $3, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`,
         reason === null ? [id] : [id, reason, actor.id],
       );
-      await this.commitEvent(manager, trail, reason === null ? 204 : 200);
       return { id, contactHold: holdOf(row) };
     });
   }
@@ -248,7 +244,7 @@ export class CustomersService {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'erase');
     try {
-      await this.dataSource.transaction(async (manager) => {
+      await this.audited(trail, 204, async (manager) => {
         await this.load(id, manager);
         const deks = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
         const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
@@ -260,7 +256,6 @@ export class CustomersService {
           [id],
         );
         Object.assign(trail.details, { destroyedDeks: deks.length, deletedBlindIndexes: indexes.length });
-        await this.commitEvent(manager, trail, 204);
       });
     } finally {
       this.keys.forgetDeks(id);
@@ -275,7 +270,7 @@ export class CustomersService {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'manageKeys');
     try {
-      return await this.dataSource.transaction(async (manager) => {
+      return await this.audited(trail, 200, async (manager) => {
         const row = await this.load(id, manager);
         const fields = CUSTOMER_FIELDS.filter((field) => row[FIELD_COLUMNS[field]] !== null);
         const oldDek = await this.keys.dek(id, dekOf(row));
@@ -294,7 +289,6 @@ export class CustomersService {
           const destroyed = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
           await manager.query('INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $2, $3, $4)', [id, toVersion, wrapped.kekVersion, wrapped.wrapped]);
           Object.assign(trail.details, { fromDekVersion: row.dek_version, toDekVersion: toVersion, kekVersion: wrapped.kekVersion, fields: fields.length, destroyedDeks: destroyed.length });
-          await this.commitEvent(manager, trail, 200);
           return { id, dekVersion: toVersion };
         } finally {
           zero(oldDek);
@@ -359,9 +353,20 @@ export class CustomersService {
     return rows;
   }
 
-  private async commitEvent(manager: EntityManager, trail: AuditTrail, status: number): Promise<void> {
-    await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
+  /**
+   * A write and its event in one transaction; the trail counts as recorded only once the transaction
+   * committed. Marking it inside would lie when COMMIT itself fails (a deferred constraint, a lost
+   * connection): the event rolled back with the write, and the audit interceptor, believing it
+   * written, would record nothing about the failed request.
+   */
+  private async audited<T>(trail: AuditTrail, status: number, work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const result = await this.dataSource.transaction(async (manager) => {
+      const value = await work(manager);
+      await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
+      return value;
+    });
     trail.recorded = true;
+    return result;
   }
 }
 

@@ -1,29 +1,24 @@
 import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AccessPolicy } from '../access/access-policy.js';
-import type { Actor } from '../access/vocabulary.js';
+import { Policy } from '../access/route-policy.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
 import { VaultError } from '../common/vault-error.js';
-import { CurrentActor } from '../principals/current-actor.js';
 import { KeysService, type KeyStatus, type RotationJobView } from './keys.service.js';
 
-/** DESIGN §4 key rows: admin only. */
+/** DESIGN §4 key rows: admin only (the class-level @Policy, enforced by the PoliciesGuard). */
 @ApiTags('keys')
 @ApiBearerAuth()
+@Policy('administer', 'Key')
 @Controller('v1/keys')
 export class KeysController {
-  constructor(
-    @Inject(KeysService) private readonly keys: KeysService,
-    @Inject(AccessPolicy) private readonly policy: AccessPolicy,
-  ) {}
+  constructor(@Inject(KeysService) private readonly keys: KeysService) {}
 
   @Get()
   @Audited('keys.status', 'key')
   @ApiOperation({ summary: 'root key id, KEK versions with their state and DEK count' })
-  status(@CurrentActor() actor: Actor): Promise<KeyStatus> {
-    this.policy.assertCan(actor, 'manageKeys');
+  status(): Promise<KeyStatus> {
     return this.keys.status();
   }
 
@@ -31,17 +26,15 @@ export class KeysController {
   @HttpCode(202)
   @Audited('keys.rotate', 'key')
   @ApiOperation({ summary: 'new active KEK version; a background job rewraps every DEK to it' })
-  rotate(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail): Promise<{ jobId: string; version: number }> {
-    this.policy.assertCan(actor, 'manageKeys');
+  rotate(@Trail() trail: AuditTrail): Promise<{ jobId: string; version: number }> {
     return this.keys.rotate({ trail, okStatus: 202 });
   }
 
   @Get('jobs/:id')
   @Audited('keys.job', 'key')
   @ApiOperation({ summary: 'progress of a rotation job' })
-  job(@CurrentActor() actor: Actor, @Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<RotationJobView> {
+  job(@Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<RotationJobView> {
     trail.details.jobId = id;
-    this.policy.assertCan(actor, 'manageKeys');
     return this.keys.job(id);
   }
 
@@ -50,11 +43,9 @@ export class KeysController {
   @Audited('keys.retire', 'key')
   @ApiOperation({ summary: 'destroy a KEK version; 409 while DEKs are wrapped under it or it is active' })
   retire(
-    @CurrentActor() actor: Actor,
     @Param('version') raw: string,
     @Trail() trail: AuditTrail,
   ): Promise<{ version: number; state: 'retired' }> {
-    this.policy.assertCan(actor, 'manageKeys');
     if (!/^[1-9]\d{0,8}$/.test(raw)) throw new VaultError('invalid_input', 'version must be a positive integer', [{ field: 'version', problem: 'must be a positive integer' }]);
     const version = Number(raw);
     trail.resource.id = raw;

@@ -82,6 +82,7 @@ export class KeysService {
         Object.assign(op.trail.details, { jobId, fromKekVersion: row.previous, toKekVersion: version, supersededJobs: superseded.length });
         await this.commitEvent(manager, op);
       });
+      op.trail.recorded = true;
     } finally {
       zero(kek);
     }
@@ -130,6 +131,7 @@ export class KeysService {
       op.trail.details.retiredKekVersion = version;
       await this.commitEvent(manager, op);
     });
+    op.trail.recorded = true;
     await this.keys.load();
     return { version, state: 'retired' };
   }
@@ -144,7 +146,7 @@ export class KeysService {
       const from = this.keys.rootKeyId;
       if (next.keyId === from) throw new VaultError('invalid_input', 'the new root key is the one in use', [{ field: 'newKeyFile', problem: 'must hold a different key' }]);
       op.trail.resource.id = next.keyId;
-      return await this.dataSource.transaction(async (manager) => {
+      const rotated = await this.dataSource.transaction(async (manager) => {
         await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
         const keks = (await manager.query(`SELECT version, wrapped_key FROM kek_versions WHERE state <> 'retired' ORDER BY version FOR UPDATE`)) as { version: number; wrapped_key: Buffer }[];
         for (const row of keks) {
@@ -162,6 +164,8 @@ export class KeysService {
         await this.commitEvent(manager, op);
         return result;
       });
+      op.trail.recorded = true;
+      return rotated;
     } finally {
       await next.close();
     }
@@ -176,9 +180,9 @@ export class KeysService {
     }
   }
 
+  /** The operation's event, in its transaction. Callers mark the trail recorded once that transaction committed. */
   private async commitEvent(manager: EntityManager, op: KeyOperation): Promise<void> {
     await this.audit.recordInTransaction(manager, op.trail.toEvent('allowed', op.okStatus));
-    op.trail.recorded = true;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
+import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
@@ -21,11 +22,12 @@ import { CreatedPrincipalDto, PrincipalListDto } from './dto/principal.dto.js';
 import { invalidPrincipalId } from './principals.errors.js';
 import { PrincipalsService } from './principals.service.js';
 
-/** DESIGN §4: principals, admin only (checked by the service). */
+/** DESIGN §4: principals, admin only (the class-level @Policy; the service checks again, for the CLI's sake too). */
 @ApiTags('principals')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ description: 'missing, malformed, unknown or revoked token' })
 @ApiForbiddenResponse({ description: 'the caller is not an admin' })
+@Policy('administer', 'Principal')
 @Controller('v1/principals')
 export class PrincipalsController {
   constructor(@Inject(PrincipalsService) private readonly principals: PrincipalsService) {}

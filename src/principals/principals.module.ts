@@ -1,9 +1,8 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { AccessModule } from '../access/access.module.js';
 import type { VaultConfig } from '../config/config.js';
 import { VAULT_CONFIG } from '../config/runtime.js';
-import { BearerAuthGuard } from './bearer-auth.guard.js';
+import { Authenticator } from './authenticator.js';
 import { PrincipalsController } from './principals.controller.js';
 import { PrincipalsService } from './principals.service.js';
 import { TokenCache } from './token-cache.js';
@@ -12,8 +11,8 @@ import { TokenCache } from './token-cache.js';
 const TOKEN_CACHE_MAX_ENTRIES = 10_000;
 
 /**
- * Principals and authentication: the /v1/principals API, and the global bearer guard every route
- * passes unless marked @Public(). AuditLog comes from the global AuditModule.
+ * Principals and authentication: the /v1/principals API, and the Authenticator that createApp mounts
+ * before everything else on /v1. AuditLog comes from the global AuditModule.
  */
 @Module({
   imports: [AccessModule],
@@ -21,9 +20,8 @@ const TOKEN_CACHE_MAX_ENTRIES = 10_000;
   providers: [
     PrincipalsService,
     { provide: TokenCache, useFactory: (config: VaultConfig) => new TokenCache(config.tokenCacheTtlMs, TOKEN_CACHE_MAX_ENTRIES), inject: [VAULT_CONFIG] },
-    BearerAuthGuard,
-    { provide: APP_GUARD, useExisting: BearerAuthGuard },
+    Authenticator,
   ],
-  exports: [PrincipalsService],
+  exports: [PrincipalsService, Authenticator],
 })
 export class PrincipalsModule {}

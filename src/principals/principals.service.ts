@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import { AccessPolicy } from '../access/access-policy.js';
-import { isRole, type Actor, type Role } from '../access/vocabulary.js';
+import { conflictingRoles, isRole, type Actor, type Role } from '../access/vocabulary.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { VaultError } from '../common/vault-error.js';
+import { SEPARATE_DUTIES_MESSAGE } from './dto/create-principal.dto.js';
 import type { CreatedPrincipalDto, PrincipalDto } from './dto/principal.dto.js';
 import { Principal, type PrincipalKind } from './principal.entity.js';
 import { lastActiveAdmin, principalNameTaken, principalNotFound } from './principals.errors.js';
@@ -54,8 +56,10 @@ export class PrincipalsService {
    */
   async create(op: PrincipalOperation, input: NewPrincipal): Promise<CreatedPrincipalDto> {
     this.authorize(op.by);
-    const token = generateToken();
     const roles = [...new Set(input.roles)];
+    // Also checked by the DTO (API and CLI); here for every other caller of the service.
+    if (conflictingRoles(roles) !== null) throw new VaultError('invalid_input', 'the request is invalid', [{ field: 'roles', problem: SEPARATE_DUTIES_MESSAGE }]);
+    const token = generateToken();
     op.trail.details = { ...op.trail.details, name: input.name, kind: input.kind, roles: roles.join(',') };
     const saved = await this.commitAudited(op, async (manager) => {
       const repository = manager.getRepository(Principal);

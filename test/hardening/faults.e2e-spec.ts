@@ -22,7 +22,7 @@ describe('faults: the database goes away and comes back; the audit store refuses
   let customerId: string;
   const bodies: string[] = [];
 
-  const read = () => vault.http().get(`/v1/customers/${customerId}`).set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request');
+  const read = () => vault.http().get(`/v1/customers/${customerId}`).set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711');
   const create = (fullName: string) => vault.http().post('/v1/customers').set('Authorization', ingest.authHeader).send({ personal: { fullName } });
 
   beforeAll(async () => {
@@ -45,7 +45,7 @@ describe('faults: the database goes away and comes back; the audit store refuses
     const traffic = (async () => {
       let n = 0;
       while (!stop) {
-        const results = await Promise.all([read(), create(`Traffic Person ${n++}`), vault.http().post('/v1/customers/search').set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').send({ email: 'faultline.prewitt@example.com' })]);
+        const results = await Promise.all([read(), create(`Traffic Person ${n++}`), vault.http().post('/v1/customers/search').set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ email: 'faultline.prewitt@example.com' })]);
         for (const res of results) {
           statuses.push(res.status);
           bodies.push(res.text);
@@ -111,7 +111,7 @@ describe('faults: the database goes away and comes back; the audit store refuses
       expect(after[0].n).toBe(before[0].n);
       expect(await vault.sql("SELECT id FROM customers WHERE external_ref = 'AUDIT-DOWN-1'")).toEqual([]);
       // a search reveals ids only, but is audited all the same: no event, no answer
-      const search = await vault.http().post('/v1/customers/search').set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').send({ email: 'faultline.prewitt@example.com' });
+      const search = await vault.http().post('/v1/customers/search').set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ email: 'faultline.prewitt@example.com' });
       expect(search.status).toBe(503);
       expect(search.text).not.toContain(customerId);
     } finally {
@@ -232,7 +232,7 @@ describe('faults: kill -9 during writes', () => {
     const restarted = await startTestApp({ databaseUrl, rootKey, dataDir });
     try {
       const reader = await createPrincipal(restarted, { roles: ['privacy'] });
-      const back = await restarted.http().get(`/v1/customers/${acknowledged[0]}`).set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').expect(200);
+      const back = await restarted.http().get(`/v1/customers/${acknowledged[0]}`).set('Authorization', reader.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').expect(200);
       expect(back.body.data.fullName).toMatch(/^Crash Kestrel \d+$/);
       const leaks = await findLeaks(restarted, ['Crash Kestrel', 'crash.kestrel', 'CRK-1', '442079460958', token, reader.token], { processOutput: vault.text() });
       expect(leaks).toEqual([]);

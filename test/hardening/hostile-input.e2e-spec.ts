@@ -32,7 +32,7 @@ interface Case {
   send: () => Promise<Reply>;
   /** a search may also answer 200 with no results */
   searchMayAnswerEmpty?: boolean;
-  /** the payload is recorded on purpose (X-Access-Reason goes into the audit event) */
+  /** the payload is recorded on purpose (X-Access-Reason and a client's X-Request-Id go into the audit event) */
   storedByDesign?: boolean;
   /** answered by Node itself before the vault sees it, with an empty body (documented) */
   nodeAnswers?: boolean;
@@ -116,12 +116,12 @@ describe('hostile input through the HTTP API', () => {
   const create = (body: unknown) => () => via(vault.http().post('/v1/customers').set('Authorization', ingest.authHeader).send(body as object));
   const createRaw = (text: string | Buffer, type = 'application/json') => () =>
     via(vault.http().post('/v1/customers').set('Authorization', ingest.authHeader).set('Content-Type', type).send(text));
-  const search = (body: unknown, headers: Record<string, string | string[]> = { 'X-Access-Purpose': 'customer_request' }) => () => {
+  const search = (body: unknown, headers: Record<string, string | string[]> = { 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'TICKET-4711' }) => () => {
     let test = vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader);
     for (const [name, value] of Object.entries(headers)) test = test.set(name, value as string);
     return via(test.send(body as object));
   };
-  const read = (path: string, headers: Record<string, string | string[]> = { 'X-Access-Purpose': 'customer_request' }) => () => {
+  const read = (path: string, headers: Record<string, string | string[]> = { 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'TICKET-4711' }) => () => {
     let test = vault.http().get(path).set('Authorization', privacy.authHeader);
     for (const [name, value] of Object.entries(headers)) test = test.set(name, value as string);
     return via(test);
@@ -229,7 +229,7 @@ describe('hostile input through the HTTP API', () => {
       add('prototype keys', `${key} at top level with a valid body`, (m) => createRaw(`{"${key}":{"admin":true,"x":"${m}"},"personal":{"fullName":"Proto Eve"}}`));
       add('prototype keys', `${key} inside personal`, (m) => createRaw(`{"personal":{"fullName":"Proto Eve","${key}":{"polluted":"${m}"}}}`));
       add('prototype keys', `${key} inside address`, (m) => createRaw(`{"personal":{"fullName":"Proto Eve","address":{"line1":"L","city":"C","country":"GB","${key}":{"x":"${m}"}}}}`));
-      add('prototype keys', `${key} in search body`, (m) => () => via(vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('Content-Type', 'application/json').send(`{"externalRef":"x","${key}":{"y":"${m}"}}`)));
+      add('prototype keys', `${key} in search body`, (m) => () => via(vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').set('Content-Type', 'application/json').send(`{"externalRef":"x","${key}":{"y":"${m}"}}`)));
       add('prototype keys', `${key} holding personal`, (m) => createRaw(`{"${key}":{"personal":{"fullName":"${m}"}}}`));
     }
 
@@ -254,11 +254,12 @@ describe('hostile input through the HTTP API', () => {
     for (const [i, payload] of SQL_AND_SHELL.entries()) {
       add('SQL and shell', `X-Access-Purpose on read #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': payload(m) }));
       add('SQL and shell', `X-Access-Purpose on search #${i + 1}`, (m) => search({ externalRef: 'x' }, { 'X-Access-Purpose': payload(m) }));
-      add('SQL and shell', `X-Request-Id #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'no_such_purpose', 'X-Request-Id': payload(m) }));
+      // A printable client X-Request-Id is kept as the event's details.clientRequestId (DESIGN §4), never as its id.
+      add('SQL and shell', `X-Request-Id #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'no_such_purpose', 'X-Request-Id': payload(m) }), { storedByDesign: true });
       add('SQL and shell', `X-Access-Reason with an unknown purpose #${i + 1}`, (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': `nope`, 'X-Access-Reason': payload(m) }), { storedByDesign: true });
       add('SQL and shell', `?fields= #${i + 1}`, (m) => read(`/v1/customers/${existingId}?fields=${encodeURIComponent(payload(m))}`));
       add('SQL and shell', `id in the path #${i + 1}`, (m) => read(`/v1/customers/${encodeURIComponent(payload(m))}`));
-      add('SQL and shell', `Authorization #${i + 1}`, (m) => () => via(vault.http().get(`/v1/customers/${existingId}`).set('Authorization', `Bearer ${payload(m)}`).set('X-Access-Purpose', 'customer_request')));
+      add('SQL and shell', `Authorization #${i + 1}`, (m) => () => via(vault.http().get(`/v1/customers/${existingId}`).set('Authorization', `Bearer ${payload(m)}`).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711')));
     }
 
     // Headers: control characters, length, duplicates
@@ -273,7 +274,7 @@ describe('hostile input through the HTTP API', () => {
     add('headers', 'two valid X-Access-Purpose values', () => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': ['customer_request', 'service_support'] }));
     add('headers', 'two X-Access-Purpose values on search', () => search({ externalRef: 'x' }, { 'X-Access-Purpose': ['customer_request', 'customer_request'] }));
     add('headers', 'two X-Access-Reason values, one too long', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': ['ok', `${m}${'r'.repeat(200)}`] }));
-    add('headers', 'two X-Request-Id values with an unknown purpose', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'nope', 'X-Request-Id': [`req-${m}-aaaaaaaa`, `req-${m}-bbbbbbbb`] }));
+    add('headers', 'two X-Request-Id values with an unknown purpose', (m) => read(`/v1/customers/${existingId}`, { 'X-Access-Purpose': 'nope', 'X-Request-Id': [`req-${m}-aaaaaaaa`, `req-${m}-bbbbbbbb`] }), { storedByDesign: true });
     add('headers', 'two Authorization headers, first missing scheme', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${m}`, `Authorization: ${privacy.authHeader}`, 'X-Access-Purpose: customer_request'])));
     add('headers', 'X-Access-Reason of 20 KiB (beyond the 16 KiB header limit)', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${privacy.authHeader}`, 'X-Access-Purpose: customer_request', `X-Access-Reason: ${m}${'r'.repeat(20 * 1024)}`])));
     add('headers', 'Cookie of 64 KiB', (m) => () => raw(rawRequest(`GET /v1/customers/${existingId} HTTP/1.1`, [`Authorization: ${privacy.authHeader}`, `Cookie: c=${m}${'c'.repeat(64 * 1024)}`])));
@@ -381,16 +382,16 @@ describe('hostile input through the HTTP API', () => {
       if (created.status >= 500) tally.fiveHundreds++;
       expect(created.status).toBe(201);
       expect(created.text).not.toContain(m);
-      const back = await vault.http().get(`/v1/customers/${created.body.id as string}`).set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').expect(200);
+      const back = await vault.http().get(`/v1/customers/${created.body.id as string}`).set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').expect(200);
       expect(back.body.data.fullName).toBe(body.personal.fullName);
       expect(back.body.data.address).toEqual(body.personal.address);
       expect(back.body.data.cardholderName).toBe(body.payment.cardholderName);
       expect(back.body.data.bankAccount).toBe(body.payment.bankAccount);
       expect(back.body.externalRef).toBe(body.externalRef);
-      const found = await vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').send({ externalRef: body.externalRef }).expect(200);
+      const found = await vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ externalRef: body.externalRef }).expect(200);
       tally.inputs++;
       expect(found.body.results).toEqual([{ id: created.body.id as string }]);
-      const none = await vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').send({ externalRef: text.slice(0, 128) }).expect(200);
+      const none = await vault.http().post('/v1/customers/search').set('Authorization', privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ externalRef: text.slice(0, 128) }).expect(200);
       tally.inputs++;
       expect(none.body.results).toEqual([]);
       // Leak scan needles: the free-text values are stored encrypted only (externalRef is plain by design).

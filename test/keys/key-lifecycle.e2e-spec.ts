@@ -37,7 +37,7 @@ describe('key lifecycle: rotation, retirement, re-key, erasure (HTTP, real Postg
     return res.body.id;
   }
   async function readBack(id: string): Promise<{ status: number; fullName?: string; email?: string; bankAccount?: string }> {
-    const res = await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request');
+    const res = await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711');
     return { status: res.status, ...res.body.data };
   }
   async function jobDone(jobId: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
@@ -177,7 +177,7 @@ describe('key lifecycle: rotation, retirement, re-key, erasure (HTTP, real Postg
   it('erasure crypto-shreds: no ciphertext, wrapped DEK or blind index remains; reads 410, search finds nothing; only privacy may erase', async () => {
     const tag = randomBytes(4).toString('hex');
     const id = await create(tag);
-    const search = () => vault.http().post('/v1/customers/search').set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').send({ email: `zq.${tag}@example.com` }).expect(200);
+    const search = () => vault.http().post('/v1/customers/search').set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ email: `zq.${tag}@example.com` }).expect(200);
     expect((await search()).body.results).toEqual([{ id }]);
     for (const token of [support, ingest, admin]) await vault.http().delete(`/v1/customers/${id}`).set('Authorization', token).expect(403);
     await vault.http().delete(`/v1/customers/${id}`).set('Authorization', privacy).expect(204);
@@ -194,7 +194,7 @@ describe('key lifecycle: rotation, retirement, re-key, erasure (HTTP, real Postg
     );
     expect(leftovers).toEqual([]);
 
-    await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').expect(410);
+    await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').expect(410);
     expect((await search()).body.results).toEqual([]);
     await vault.http().delete(`/v1/customers/${id}`).set('Authorization', privacy).expect(410);
     await vault.http().post(`/v1/customers/${id}/rekey`).set('Authorization', admin).expect(410);

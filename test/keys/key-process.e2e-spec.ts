@@ -67,7 +67,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
   async function readAll(vault: VaultProcess): Promise<void> {
     for (let i = 0; i < seeded.ids.length; i += 25) {
       await Promise.all(seeded.ids.slice(i, i + 25).map(async (id, j) => {
-        const res = await fetch(`${vault.url}/v1/customers/${id}`, { headers: { Authorization: seeded.privacy, 'X-Access-Purpose': 'customer_request' } });
+        const res = await fetch(`${vault.url}/v1/customers/${id}`, { headers: { Authorization: seeded.privacy, 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'TICKET-4711' } });
         expect(res.status).toBe(200);
         const body = (await res.json()) as { data: { fullName: string; bankAccount: string } };
         expect(body.data.fullName).toBe(`Orlanthe ${i + j} Brisque`);

@@ -1,10 +1,15 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsString, Length, Matches } from 'class-validator';
-import { ROLES, type Role } from '../../access/vocabulary.js';
+import { ArrayMaxSize, ArrayNotEmpty, ArrayUnique, IsArray, IsIn, IsString, Length, Matches, ValidateBy } from 'class-validator';
+import { conflictingRoles, ROLES, type Role } from '../../access/vocabulary.js';
 import { PRINCIPAL_KINDS, type PrincipalKind } from '../principal.entity.js';
 
 /** Letters, marks, digits, punctuation, symbols and inner spaces: no control or invisible characters. */
 export const PRINCIPAL_NAME_PATTERN = /^[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} ]*[\p{L}\p{M}\p{N}\p{P}\p{S}])?$/u;
+
+/** DESIGN §3: `ingest` or `admin` may not be combined with a reading role in one principal. */
+export const SEPARATE_DUTIES_MESSAGE = 'must not combine ingest or admin with a reading role (support, billing, marketing, security, privacy)';
+const SeparateDuties = (): PropertyDecorator =>
+  ValidateBy({ name: 'separateDuties', validator: { validate: (value: unknown) => !Array.isArray(value) || conflictingRoles(value.map(String)) === null, defaultMessage: () => SEPARATE_DUTIES_MESSAGE } });
 
 // Messages name the rule, never the value sent.
 export class CreatePrincipalDto {
@@ -24,5 +29,6 @@ export class CreatePrincipalDto {
   @ArrayMaxSize(ROLES.length, { message: `must name at most ${ROLES.length} roles` })
   @ArrayUnique({ message: 'must not repeat a role' })
   @IsIn(ROLES, { each: true, message: `must be roles among ${ROLES.join(', ')}` })
+  @SeparateDuties()
   roles!: Role[];
 }
