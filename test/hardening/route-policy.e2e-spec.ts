@@ -416,7 +416,7 @@ describe('a write is audited only once its transaction commits', () => {
       const res = await vault.http().patch(`/v1/customers/${created.body.id as string}`).set('Authorization', ingest.authHeader).send({ personal: { fullName: 'Never Committed' } });
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(await eventsOf(vault, res.headers['x-request-id'] as string)).toMatchObject([{ action: 'customer.correct', outcome: 'error', status: res.status, actor_id: ingest.id }]);
-      const consents = await vault.http().put(`/v1/customers/${created.body.id as string}/consents`).set('Authorization', ingest.authHeader).send({ marketing: true });
+      const consents = await vault.http().put(`/v1/customers/${created.body.id as string}/consents`).set('Authorization', ingest.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'ticket C-1').send({ marketing: true });
       expect(await eventsOf(vault, consents.headers['x-request-id'] as string)).toMatchObject([{ action: 'customer.consents', outcome: 'error' }]);
     } finally {
       await vault.close();
