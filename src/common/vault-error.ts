@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'invalid_input'
   | 'unauthenticated'
   | 'forbidden'
+  | 'search_not_allowed'
   | 'not_found'
   | 'conflict'
   | 'gone'

@@ -8,6 +8,7 @@ import { UuidPipe } from '../common/uuid.pipe.js';
 import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
+import { CustomerSearchService } from './customer-search.service.js';
 import { CustomersService, type CustomerView } from './customers.service.js';
 import { isPlainText } from './validators.js';
 
@@ -22,6 +23,7 @@ export class CustomersController {
   constructor(
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
+    @Inject(CustomerSearchService) private readonly searches: CustomerSearchService,
   ) {}
 
   @Post()
@@ -35,7 +37,7 @@ export class CustomersController {
   @HttpCode(200)
   @Audited('customer.search', 'customer')
   search(@CurrentActor() actor: Actor, @Body() body: SearchCustomersDto, @Headers() headers: Record<string, string | undefined>, @Trail() trail: AuditTrail): Promise<{ results: { id: string }[] }> {
-    return this.customers.search(actor, this.purpose(headers, trail), body, trail);
+    return this.searches.search(actor, this.purpose(headers, trail), body, trail);
   }
 
   @Get(':id')
