@@ -7,8 +7,8 @@ import { CUSTOMER_FIELDS, isRole, VALUE_SEARCH_FIELDS, type Actor, type Purpose,
  * - `read`: the actor may read customers for the purpose (it has a row in the reveal table). On a
  *   customer instance ({@link CustomerFacts}), also the purpose rules: consent and contact hold.
  * - `reveal` / `revealMasked` (per field): the field is returned in plaintext / masked.
- * - `search` (per search field, see {@link searchFields}), and the writes `create`, `correct`, `erase`, `consents`, `contactHold`, `readAudit`
- *   (the access report of one customer).
+ * - `search` (per search field, see {@link searchFields}), and the writes `create`, `correct`,
+ *   `erase`, `consents`, `contactHold`, `readAudit` (the access report of one customer).
  */
 export type CustomerAction =
   | 'read'

@@ -33,7 +33,10 @@ const SELECT_WITH_DEK = `
   FROM customers c LEFT JOIN customer_deks d ON d.customer_id = c.id AND d.version = c.dek_version
   WHERE c.id = $1`;
 
-/** Columns and values of blind-index rows for customer `$id`, from three parallel array parameters. */
+/**
+ * Columns and values of blind-index rows for customer `$id`, from three parallel array parameters,
+ * marked with the normalisation they were computed with (see the re-index worker).
+ */
 const INDEX_ROWS_FROM = (id: number, first: number): string =>
   `(customer_id, field, key_version, digest, norm_version) SELECT $${id}, field, key_version, digest, ${BLIND_INDEX_NORMALISATION}
    FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bytea[]) AS t(field, key_version, digest)`;
