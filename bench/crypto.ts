@@ -12,6 +12,8 @@
  * costs on one core); `--strict` exits 1 when one is missed.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/core';
+import metadata from 'libphonenumber-js/min/metadata';
 import {
   blindIndex,
   decryptField,
@@ -19,6 +21,8 @@ import {
   generateKey,
   initSodium,
   normalizeEmail,
+  normalizeNationalId,
+  normalizePhone,
   unwrapDek,
   wrapDek,
 } from '../src/crypto/index.js';
@@ -97,6 +101,15 @@ async function main(): Promise<void> {
     { name: 'DEK wrap (32 B key)', run: () => wrapDek(kek, 1, dek, customerId, 1).length },
     { name: 'DEK unwrap (32 B key)', run: () => unwrapDek(kek, wrappedDek, customerId, 1).length },
     { name: 'blind index (BLAKE2b-128, 27 B e-mail)', run: () => blindIndex(indexKey, email).length },
+    // Issue 12 §6: what the normalisers cost a create (each runs once per indexed field), against
+    // normalisation 1 (trim + lower-case; phone isValid) inlined here for comparison.
+    { name: 'normalise e-mail, ASCII domain (v2: NFKC, IDNA skipped)', run: () => normalizeEmail('  Alice.Example@Example.COM ').length },
+    { name: 'normalise e-mail, ASCII domain (v1: trim, lower-case)', run: () => '  Alice.Example@Example.COM '.trim().toLowerCase().length },
+    { name: 'normalise e-mail, IDN domain (v2: NFKC, domainToASCII)', run: () => normalizeEmail('  Anna@Bücher.Example ').length },
+    { name: 'normalise national id (v2: NFKC)', run: () => normalizeNationalId('qx-778899-zz').length },
+    { name: 'normalise national id (v1)', run: () => 'qx-778899-zz'.toUpperCase().replace(/[\s.\-/\u2010-\u2015\u2212]/g, '').length },
+    { name: 'normalise phone (v2: NFKC, isPossible)', run: () => normalizePhone('+44 20 7946 0958')?.length ?? 0 },
+    { name: 'normalise phone (v1: isValid)', run: () => (parsePhoneNumberFromString('+44 20 7946 0958', metadata)?.isValid() === true ? 1 : 0) },
   ];
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

@@ -3,6 +3,8 @@ import { KeysAndCustomers1764100001000 } from './1764100001000-keys-and-customer
 import { Audit1764100002000 } from './1764100002000-audit.js';
 import { KeyLifecycle1764100003000 } from './1764100003000-key-lifecycle.js';
 import { FasterRewrap1764100004000 } from './1764100004000-faster-rewrap.js';
+import { SearchInAccessReports1764200100000 } from './1764200100000-search-in-access-reports.js';
+import { BlindIndexNormalisation1764200101000 } from './1764200101000-blind-index-normalisation.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -11,4 +13,6 @@ export const MIGRATIONS: Function[] = [
   Audit1764100002000,
   KeyLifecycle1764100003000,
   FasterRewrap1764100004000,
+  SearchInAccessReports1764200100000,
+  BlindIndexNormalisation1764200101000,
 ];

@@ -48,7 +48,7 @@ export VAULT_ROOT_KEY="$(node -e 'console.log(require("crypto").randomBytes(32).
 export VAULT_EMBEDDED_PG_PORT="$(free_port)"
 # sqlmap sends thousands of requests with one token: the per-principal limit would answer 429 and
 # hide the endpoints behind it. The limits are tested elsewhere (test/hardening/rate-limits).
-export VAULT_RATE_LIMIT_PER_MINUTE=0 VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE=0
+export VAULT_RATE_LIMIT_PER_MINUTE=0 VAULT_SEARCH_LIMIT_PER_MINUTE=0 VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE=0
 
 node dist/src/main.js >"$WORK/vault.log" 2>&1 &
 VAULT_PID=$!

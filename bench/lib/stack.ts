@@ -24,7 +24,7 @@ export type Role = 'ingest' | 'billing' | 'support' | 'security' | 'admin';
 export type Tokens = Partial<Record<Role, string>>;
 
 /** Variables the benchmark sets itself; anything else VAULT_* in the caller's environment passes through. */
-const OWNED = ['NODE_ENV', 'DATABASE_URL', 'VAULT_ROOT_KEY', 'VAULT_ROOT_KEY_FILE', 'VAULT_DATA_DIR', 'VAULT_AUDIT_CHECKPOINT_FILE', 'VAULT_EMBEDDED_PG_PORT', 'PORT', 'HOST', 'LOG_LEVEL', 'VAULT_RATE_LIMIT_PER_MINUTE'];
+const OWNED = ['NODE_ENV', 'DATABASE_URL', 'VAULT_ROOT_KEY', 'VAULT_ROOT_KEY_FILE', 'VAULT_DATA_DIR', 'VAULT_AUDIT_CHECKPOINT_FILE', 'VAULT_EMBEDDED_PG_PORT', 'PORT', 'HOST', 'LOG_LEVEL', 'VAULT_RATE_LIMIT_PER_MINUTE', 'VAULT_SEARCH_LIMIT_PER_MINUTE'];
 
 export function baseEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -80,6 +80,7 @@ export class Stack {
       LOG_LEVEL: 'warn',
       // The benchmark measures throughput: per-principal limits would cap it at the limit.
       VAULT_RATE_LIMIT_PER_MINUTE: '0',
+      VAULT_SEARCH_LIMIT_PER_MINUTE: '0',
     };
     this.vaultUrl = `http://127.0.0.1:${port}`;
     this.vault = new NodeChild('vault', VAULT_MAIN, [], this.vaultEnv, [...startScriptNodeFlags(), ...nodeArgsFor('VAULT')]);

@@ -1,8 +1,9 @@
 import { subject } from '@casl/ability';
 import { permittedFieldsOf } from '@casl/ability/extra';
 import { describe, expect, it } from '@jest/globals';
-import { createAbility, ruleFields } from './ability.factory.js';
-import type { Actor, Role } from './vocabulary.js';
+import { createAbility, ruleFields, searchFields } from './ability.factory.js';
+import { REVEAL_TABLE, type RevealRow } from './reveal-table.js';
+import { SEARCH_FIELDS, type Actor, type Purpose, type Role } from './vocabulary.js';
 
 const actor = (...roles: Role[]): Actor => ({ id: 'p-1', name: 'tester', kind: 'staff', roles });
 const customer = (marketingConsent: boolean, contactHeld: boolean) => subject('Customer', { marketingConsent, contactHeld });
@@ -50,6 +51,21 @@ describe('createAbility (CASL)', () => {
     const privacy = createAbility(actor('privacy'));
     expect(privacy.can('correct', customer(false, true), 'address')).toBe(true);
     expect(privacy.can('consents', customer(false, true))).toBe(true);
+  });
+
+  // Every row of the reveal table x search field: a value search needs the value in plaintext
+  // (security under fraud_investigation aside); externalRef is open; marketing never searches.
+  const searchCases = Object.entries(REVEAL_TABLE).flatMap(([role, purposes]) =>
+    Object.entries(purposes as Record<string, RevealRow>).flatMap(([purpose, row]) =>
+      SEARCH_FIELDS.map((field) => {
+        const allowed = role !== 'marketing' && (field === 'externalRef' || row[field] === 'P' || (role === 'security' && purpose === 'fraud_investigation'));
+        return [role as Role, purpose as Purpose, field, allowed] as const;
+      }),
+    ),
+  );
+  it.each(searchCases)('%s for %s may search by %s: %s', (role, purpose, field, allowed) => {
+    expect(createAbility(actor(role), purpose).can('search', 'Customer', field)).toBe(allowed);
+    expect(searchFields(role, purpose).includes(field)).toBe(allowed);
   });
 
   it('admin: principals and keys only', () => {

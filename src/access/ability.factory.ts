@@ -1,15 +1,15 @@
 import { AbilityBuilder, createMongoAbility, type ForcedSubject, type MongoAbility } from '@casl/ability';
-import { CONSENT_REQUIRED_PURPOSES, HOLD_EXEMPT_ROLES, HOLD_GUARDED_FIELDS, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
-import { CUSTOMER_FIELDS, isRole, type Actor, type Purpose, type Role } from './vocabulary.js';
+import { CONSENT_REQUIRED_PURPOSES, EXTRA_SEARCH_FIELDS, HOLD_EXEMPT_ROLES, HOLD_GUARDED_FIELDS, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
+import { CUSTOMER_FIELDS, isRole, VALUE_SEARCH_FIELDS, type Actor, type Purpose, type Role, type SearchField } from './vocabulary.js';
 
 /**
  * Actions on customers:
  * - `read`: the actor may read customers for the purpose (it has a row in the reveal table). On a
  *   customer instance ({@link CustomerFacts}), also the purpose rules: consent and contact hold.
  * - `reveal` / `revealMasked` (per field): the field is returned in plaintext / masked.
- * - `search`, and the writes `create`, `correct`, `erase`, `consents`, `contactHold`, `readAudit`
- *   (the access report of one customer). On a customer instance, `correct` (per field) and
- *   `consents` also carry the contact-hold rule.
+ * - `search` (per search field, see {@link searchFields}), and the writes `create`, `correct`,
+ *   `erase`, `consents`, `contactHold`, `readAudit` (the access report of one customer). On a
+ *   customer instance, `correct` (per field) and `consents` also carry the contact-hold rule.
  */
 export type CustomerAction =
   | 'read'
@@ -49,6 +49,18 @@ export const DENIAL_REASONS = {
 export const ruleFields = (rule: { fields?: string[] | undefined }): string[] => rule.fields ?? [...CUSTOMER_FIELDS];
 
 /**
+ * The fields a role may search by under a purpose it has a row for (DESIGN §3): `externalRef` always
+ * (not personal data); `email`, `phone`, `nationalId` only where the row shows them in plaintext,
+ * plus {@link EXTRA_SEARCH_FIELDS} (security, fraud_investigation).
+ */
+export function searchFields(role: Role, purpose: Purpose): SearchField[] {
+  const row = revealRow(role, purpose);
+  if (!row || NON_SEARCHING_ROLES.includes(role)) return [];
+  const extra = EXTRA_SEARCH_FIELDS[role]?.[purpose] ?? [];
+  return ['externalRef', ...VALUE_SEARCH_FIELDS.filter((field) => row[field] === 'P' || extra.includes(field))];
+}
+
+/**
  * The one place the DESIGN §3 policy is encoded. `purpose` is the declared purpose of the request
  * (reads and searches need one; writes only when support corrects). Rules of several roles add up,
  * so the most revealing form of a field wins (P > M > -); `AccessPolicy` removes from the masked
@@ -67,7 +79,7 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
       const masked = CUSTOMER_FIELDS.filter((field) => row[field] === 'M');
       if (plaintext.length > 0) can('reveal', 'Customer', plaintext);
       if (masked.length > 0) can('revealMasked', 'Customer', masked);
-      if (!NON_SEARCHING_ROLES.includes(role)) can('search', 'Customer');
+      if (!NON_SEARCHING_ROLES.includes(role)) can('search', 'Customer', searchFields(role, purpose));
     }
     // Purpose rules, whoever asks; inverted rules come after the grants they restrict. On a
     // customer under hold and without consent, the later rule (consent, 403) is the relevant one:

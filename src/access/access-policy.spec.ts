@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { VaultError } from '../common/vault-error.js';
 import { AccessPolicy, type AccessAction, type RevealCustomer } from './access-policy.js';
-import { CUSTOMER_FIELDS, PURPOSES, ROLES, type Actor, type CustomerField, type Purpose, type Role } from './vocabulary.js';
+import { CUSTOMER_FIELDS, PURPOSES, ROLES, SEARCH_FIELDS, type Actor, type CustomerField, type Purpose, type Role, type SearchField } from './vocabulary.js';
 
 /**
  * DESIGN.md §3 "Reveal policy", copied verbatim (not imported from reveal-table.ts), so these tests
@@ -288,24 +288,42 @@ describe('applyPlan', () => {
   });
 });
 
-describe('search', () => {
-  const allowed = [...TABLE.keys()]
-    .map((key) => key.split('/') as [Role, Purpose])
-    .filter(([role]) => role !== 'marketing');
-  const refused = ROLES.flatMap((role) => PURPOSES.map((purpose) => [role, purpose] as const)).filter(
-    ([role, purpose]) => role === 'marketing' || role === 'admin' || !TABLE.has(`${role}/${purpose}`),
-  );
+describe('search (every role x purpose x search field, against the DESIGN table)', () => {
+  // DESIGN §3: a value search only where the row shows the field in plaintext, and security under
+  // fraud_investigation; externalRef wherever the role may read; never marketing or admin.
+  const expected = (role: Role, purpose: Purpose, field: SearchField): boolean => {
+    const row = TABLE.get(`${role}/${purpose}`);
+    if (!row || role === 'marketing' || role === 'admin') return false;
+    if (field === 'externalRef') return true;
+    return row[field] === 'P' || (role === 'security' && purpose === 'fraud_investigation');
+  };
+  const cases = ROLES.flatMap((role) => PURPOSES.flatMap((purpose) => SEARCH_FIELDS.map((field) => [role, purpose, field, expected(role, purpose, field)] as const)));
 
-  it.each(allowed)('%s may search for %s', (role, purpose) => {
-    expect(() => policy.assertCanSearch(actor(role), purpose)).not.toThrow();
+  it.each(cases)('%s searching for %s by %s: allowed %s', (role, purpose, field, allowed) => {
+    if (allowed) {
+      expect(() => policy.assertCanSearch(actor(role), purpose, field)).not.toThrow();
+    } else {
+      const error = errorOf(() => policy.assertCanSearch(actor(role), purpose, field));
+      expect(error.code).toBe('search_not_allowed');
+      expect(error.message).toContain(field);
+      expect(error.message).toContain(purpose);
+    }
   });
 
-  it.each(refused)('%s may not search for %s', (role, purpose) => {
-    expect(errorOf(() => policy.assertCanSearch(actor(role), purpose)).code).toBe('forbidden');
+  it('the masked roles named in issue 12 are refused value searches', () => {
+    expect(errorOf(() => policy.assertCanSearch(actor('ingest'), 'service_support', 'email')).code).toBe('search_not_allowed');
+    expect(errorOf(() => policy.assertCanSearch(actor('billing'), 'payment_confirmation', 'nationalId')).code).toBe('search_not_allowed');
+    expect(errorOf(() => policy.assertCanSearch(actor('billing'), 'payment_confirmation', 'phone')).code).toBe('search_not_allowed');
+    expect(errorOf(() => policy.assertCanSearch(actor('support'), 'service_support', 'nationalId')).code).toBe('search_not_allowed');
   });
 
-  it('marketing + ingest may search for marketing (through ingest)', () => {
-    expect(() => policy.assertCanSearch(actor('marketing', 'ingest'), 'marketing')).not.toThrow();
+  it('several roles: the most revealing row decides per field', () => {
+    // ingest sees email masked; support's row for service_support shows it in plaintext
+    expect(() => policy.assertCanSearch(actor('ingest', 'support'), 'service_support', 'email')).not.toThrow();
+    expect(errorOf(() => policy.assertCanSearch(actor('ingest', 'support'), 'service_support', 'nationalId')).code).toBe('search_not_allowed');
+    // marketing never searches, but ingest may search by externalRef under any purpose
+    expect(() => policy.assertCanSearch(actor('marketing', 'ingest'), 'marketing', 'externalRef')).not.toThrow();
+    expect(errorOf(() => policy.assertCanSearch(actor('marketing', 'ingest'), 'marketing', 'email')).code).toBe('search_not_allowed');
   });
 });
 

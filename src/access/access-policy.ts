@@ -7,7 +7,7 @@ import { maskField } from './masks.js';
 import { isPlainText } from '../customers/validators.js';
 import { CONSENT_CHANGE_PURPOSE } from './reveal-table.js';
 import type { PolicyRule } from './route-policy.js';
-import { CUSTOMER_FIELDS, isCustomerField, isPersonalField, isPurpose, REASON_REQUIRED_PURPOSES, type Actor, type CustomerField, type Purpose } from './vocabulary.js';
+import { CUSTOMER_FIELDS, isCustomerField, isPersonalField, isPurpose, REASON_REQUIRED_PURPOSES, type Actor, type CustomerField, type Purpose, type SearchField } from './vocabulary.js';
 
 /** The fields to return for one read, each exactly once; `-` fields are in neither list. */
 export interface RevealPlan {
@@ -178,10 +178,19 @@ export class AccessPolicy {
     this.assertReadable(this.abilityFor(actor, purpose), purpose);
   }
 
-  /** 403 unless a role of the actor may search for the purpose (table roles, not marketing or admin). */
-  assertCanSearch(actor: Actor, purpose: Purpose): void {
-    if (!this.abilityFor(actor, purpose).can('search', 'Customer')) {
-      throw forbidden(`searching customers for purpose ${purpose} is not allowed to this principal`);
+  /**
+   * 403 `search_not_allowed` unless a role of the actor may search by `field` for the purpose (see
+   * `searchFields`): a value only where it is revealed in plaintext, externalRef wherever the actor
+   * may read; never marketing or admin. The message names the field and purpose, never the term.
+   */
+  assertCanSearch(actor: Actor, purpose: Purpose, field: SearchField): void {
+    if (!this.abilityFor(actor, purpose).can('search', 'Customer', field)) {
+      throw new VaultError(
+        'search_not_allowed',
+        `searching customers by ${field} for purpose ${purpose} is not allowed to this principal` +
+          (field === 'externalRef' ? '' : ` (allowed only where ${field} is revealed to it in plaintext)`),
+        [{ field, problem: `not searchable for purpose ${purpose}` }],
+      );
     }
   }
 

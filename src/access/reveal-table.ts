@@ -1,4 +1,4 @@
-import type { CustomerField, Purpose, Role } from './vocabulary.js';
+import { VALUE_SEARCH_FIELDS, type CustomerField, type Purpose, type Role } from './vocabulary.js';
 
 /** P = plaintext, M = masked, - = not returned (the key is absent from `data`). */
 export type Reveal = 'P' | 'M' | '-';
@@ -74,6 +74,16 @@ export const REVEAL_TABLE: RevealTable = {
 
 /** Roles that never search, even for a purpose they may read under (DESIGN §3). */
 export const NON_SEARCHING_ROLES: readonly Role[] = ['marketing', 'admin'];
+
+/**
+ * Searches by a personal value beyond the role's plaintext cells (DESIGN §3): security looks up the
+ * customers of a fraud case by the e-mail, phone or national id it was given, while it only ever
+ * sees them masked. Everywhere else a search by a value needs that value in plaintext in the row:
+ * a masked view plus an exact search would confirm guessed values one by one.
+ */
+export const EXTRA_SEARCH_FIELDS: { readonly [R in Role]?: { readonly [P in Purpose]?: readonly (typeof VALUE_SEARCH_FIELDS)[number][] } } = {
+  security: { fraud_investigation: VALUE_SEARCH_FIELDS },
+};
 
 /**
  * Rules that belong to the purpose, whoever asks (DESIGN §3): reveals for an outbound purpose are

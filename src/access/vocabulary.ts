@@ -46,6 +46,15 @@ export type PaymentField = (typeof PAYMENT_FIELDS)[number];
 export const CUSTOMER_FIELDS = [...PERSONAL_FIELDS, ...PAYMENT_FIELDS] as const;
 export type CustomerField = (typeof CUSTOMER_FIELDS)[number];
 
+/**
+ * Keys of `POST /v1/customers/search` (DESIGN §4): the three blind-indexed fields, and `externalRef`
+ * (the calling system's own id, stored in plain, not personal data).
+ */
+export const SEARCH_FIELDS = ['email', 'phone', 'nationalId', 'externalRef'] as const;
+export type SearchField = (typeof SEARCH_FIELDS)[number];
+/** Search fields whose search confirms a personal value: allowed only where it is revealed in plaintext. */
+export const VALUE_SEARCH_FIELDS = ['email', 'phone', 'nationalId'] as const satisfies readonly (SearchField & CustomerField)[];
+
 /** The authenticated principal a request acts for (DESIGN §3, without the bookkeeping dates). */
 export interface Actor {
   id: string;
@@ -61,6 +70,7 @@ function member<T extends string>(list: readonly T[]): (value: unknown) => value
 
 export const isRole: (value: unknown) => value is Role = member(ROLES);
 export const isPurpose: (value: unknown) => value is Purpose = member(PURPOSES);
+export const isSearchField: (value: unknown) => value is SearchField = member(SEARCH_FIELDS);
 export const isCustomerField: (value: unknown) => value is CustomerField = member(CUSTOMER_FIELDS);
 export const isPersonalField: (value: unknown) => value is PersonalField = member(PERSONAL_FIELDS);
 export const isPaymentField: (value: unknown) => value is PaymentField = member(PAYMENT_FIELDS);

@@ -36,7 +36,11 @@ function where(filters: AuditFilters, afterSeq: number, params: unknown[]): stri
     params.push(value);
     conditions.push(sql(`$${params.length}`));
   };
-  if (filters.customerId !== undefined) add((p) => `resource_type = 'customer' AND resource_id = ${p}`, filters.customerId);
+  // A customer's events: those about it as the resource, and those naming it among several (a
+  // search's found customers, details.customerIds; GIN index audit_events_customer_ids).
+  if (filters.customerId !== undefined) {
+    add((p) => `((resource_type = 'customer' AND resource_id = ${p}) OR (details ? 'customerIds' AND string_to_array(details ->> 'customerIds', ',') @> ARRAY[${p}::text]))`, filters.customerId);
+  }
   if (filters.actorId !== undefined) add((p) => `actor_id = ${p}`, filters.actorId);
   if (filters.action !== undefined) add((p) => `action = ${p}`, filters.action);
   if (filters.purpose !== undefined) add((p) => `purpose = ${p}`, filters.purpose);

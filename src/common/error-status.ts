@@ -6,6 +6,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   reason_required: 400,
   unauthenticated: 401,
   forbidden: 403,
+  search_not_allowed: 403,
   not_found: 404,
   conflict: 409,
   gone: 410,

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'reason_required'
   | 'unauthenticated'
   | 'forbidden'
+  | 'search_not_allowed'
   | 'not_found'
   | 'conflict'
   | 'gone'

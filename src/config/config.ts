@@ -37,6 +37,8 @@ export interface VaultConfig {
   rotationBatchPauseMs: number;
   /** Requests per principal per rate window (0: no limit). Per process. */
   rateLimitPerWindow: number;
+  /** Customer searches per principal per rate window, on top of the request limit (0: no limit). Per process. */
+  searchLimitPerWindow: number;
   /** Failed authentications per client address per rate window before it is refused outright (0: no limit). */
   authFailureLimitPerWindow: number;
   rateLimitWindowMs: number;
@@ -144,6 +146,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rotationBatchSize: read.int('VAULT_ROTATION_BATCH_SIZE', 1000, 1, 100_000),
     rotationBatchPauseMs: read.int('VAULT_ROTATION_BATCH_PAUSE_MS', 0, 0, 60_000),
     rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 60_000, 0, 10_000_000),
+    searchLimitPerWindow: read.int('VAULT_SEARCH_LIMIT_PER_MINUTE', 600, 0, 10_000_000),
     authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
     workers: workerCount(read.raw('VAULT_WORKERS')),

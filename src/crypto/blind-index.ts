@@ -3,6 +3,7 @@
 // mapper turns into a deprecated JSON import.
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/core';
 import metadata from 'libphonenumber-js/min/metadata';
+import { domainToASCII } from 'node:url';
 import { InvalidKeyError } from './crypto.errors.js';
 import { KEY_BYTES } from './envelope.js';
 import { lib } from './sodium.js';
@@ -14,25 +15,55 @@ export type BlindIndexedField = (typeof BLIND_INDEXED_FIELDS)[number];
 /** Output length of the blind index: BLAKE2b-128. */
 export const BLIND_INDEX_BYTES = 16;
 
-/** E-mail: surrounding whitespace trimmed, lower-cased (no Unicode normalisation, per DESIGN). */
+/**
+ * Version of the normalisation below, stored with every blind-index row (`norm_version`). Bump it
+ * when a normaliser changes what it returns: the re-index job (src/customers/blind-reindex.worker.ts)
+ * then recomputes the rows of older versions from the decrypted values. 1: trim + lower-case e-mail,
+ * E.164 of valid numbers only; 2: NFKC first, IDNA domains, possible numbers.
+ */
+export const BLIND_INDEX_NORMALISATION = 2;
+
+const ASCII = /^\p{ASCII}*$/u;
+
+/**
+ * E-mail: NFKC, surrounding whitespace trimmed, lower-cased, the domain in ASCII (IDNA / UTS #46,
+ * `domainToASCII`: `bücher.example` and `xn--bcher-kva.example` are one address). A domain that
+ * IDNA refuses is kept as it is (lower-cased): the vault indexes what it was given rather than fail.
+ */
 export function normalizeEmail(value: string): string {
-  return value.trim().toLowerCase();
+  // NFKC again after lower-casing: case mapping can leave a decomposed sequence (`ῢ`).
+  const text = value.normalize('NFKC').trim().toLowerCase().normalize('NFKC');
+  const at = text.lastIndexOf('@');
+  if (at < 0) return text;
+  const domain = text.slice(at + 1);
+  // An ASCII domain is already what domainToASCII would return once lower-cased (the common case: no URL parser run).
+  if (ASCII.test(domain)) return text;
+  const ascii = domainToASCII(domain);
+  return ascii === '' ? text : `${text.slice(0, at + 1)}${ascii}`;
 }
 
 /**
- * Phone: E.164 (`+442079460958`), or null when the value is not a valid number. Without
- * `defaultCountry` the value must carry its country code with a leading `+`.
+ * Phone: E.164 (`+442079460958`), or null when the value is not a *possible* number: a known country
+ * calling code and a national number of a length possible for it. Not `isValid()`: that also needs
+ * the number's range in the bundled metadata, which lags new allocations (about half of random
+ * `+44 7911 …` mobiles were refused), and a vault must not refuse a real customer's number. Without
+ * `defaultCountry` the value must carry its country code with a leading `+`. NFKC first (full-width
+ * digits and plus sign).
  */
 export function normalizePhone(value: string, defaultCountry?: CountryCode): string | null {
-  const text = value.trim();
+  const text = value.normalize('NFKC').trim();
   const parsed =
     defaultCountry === undefined ? parsePhoneNumberFromString(text, metadata) : parsePhoneNumberFromString(text, defaultCountry, metadata);
-  return parsed !== undefined && parsed.isValid() ? parsed.number : null;
+  return parsed !== undefined && parsed.isPossible() ? parsed.number : null;
 }
 
-/** National id: upper-cased; whitespace, dots, dashes (ASCII and Unicode) and slashes removed. */
+/**
+ * National id: NFKC (full-width and other compatibility digits and letters become ASCII), upper-cased;
+ * whitespace, dots, dashes (ASCII and Unicode) and slashes removed.
+ */
 export function normalizeNationalId(value: string): string {
-  return value.toUpperCase().replace(/[\s.\-/\u2010-\u2015\u2212]/g, '');
+  // NFKC again at the end: case mapping and separator removal can leave a decomposed sequence.
+  return value.normalize('NFKC').toUpperCase().replace(/[\s.\-/\u2010-\u2015\u2212]/g, '').normalize('NFKC');
 }
 
 /**

@@ -50,6 +50,7 @@ export {
 export { SIGNATURE_BYTES, signDetached, verifyDetached } from './signing.js';
 export {
   BLIND_INDEXED_FIELDS,
+  BLIND_INDEX_NORMALISATION,
   BLIND_INDEX_BYTES,
   blindIndex,
   normalizeEmail,

@@ -9,6 +9,7 @@ import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
+import { CustomerSearchService } from './customer-search.service.js';
 import { CustomersService, type CustomerView } from './customers.service.js';
 
 @ApiTags('customers')
@@ -20,6 +21,7 @@ export class CustomersController {
   constructor(
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
+    @Inject(CustomerSearchService) private readonly searches: CustomerSearchService,
   ) {}
 
   @Post()
@@ -34,7 +36,7 @@ export class CustomersController {
   @Policy('search', 'Customer', { purpose: 'required' })
   @Audited('customer.search', 'customer')
   search(@CurrentActor() actor: Actor, @Body() body: SearchCustomersDto, @DeclaredPurpose('required') purpose: Purpose, @Trail() trail: AuditTrail): Promise<{ results: { id: string }[] }> {
-    return this.customers.search(actor, purpose, body, trail);
+    return this.searches.search(actor, purpose, body, trail);
   }
 
   @Get(':id')

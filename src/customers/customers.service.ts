@@ -6,12 +6,12 @@ import { CUSTOMER_FIELDS, type Actor, type CustomerField, type Purpose } from '.
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { VaultError } from '../common/vault-error.js';
-import { BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, zero } from '../crypto/index.js';
+import { BLIND_INDEX_NORMALISATION, BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, zero } from '../crypto/index.js';
 import { isDatabaseUnavailable } from '../common/error-response.js';
 import { preparedQuery, returningRows } from '../database/query.js';
 import { KeyRing } from '../keys/key-ring.service.js';
 import { FIELD_COLUMNS, type CustomerRow } from './customer-columns.js';
-import type { ConsentsDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
+import type { ConsentsDto, CreateCustomerDto, UpdateCustomerDto } from './customer.dto.js';
 import { cardDigits } from './validators.js';
 
 export interface CustomerView {
@@ -35,9 +35,12 @@ const SELECT_WITH_DEK = `
   FROM customers c LEFT JOIN customer_deks d ON d.customer_id = c.id AND d.version = c.dek_version
   WHERE c.id = $1`;
 
-/** Columns and values of blind-index rows for customer `$id`, from three parallel array parameters. */
+/**
+ * Columns and values of blind-index rows for customer `$id`, from three parallel array parameters,
+ * marked with the normalisation they were computed with (see the re-index worker).
+ */
 const INDEX_ROWS_FROM = (id: number, first: number): string =>
-  `(customer_id, field, key_version, digest) SELECT $${id}, field, key_version, digest
+  `(customer_id, field, key_version, digest, norm_version) SELECT $${id}, field, key_version, digest, ${BLIND_INDEX_NORMALISATION}
    FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bytea[]) AS t(field, key_version, digest)`;
 
 const FIRST_FIELD_PARAM = 6;
@@ -165,32 +168,6 @@ export class CustomersService {
       }
     });
     return { id, updatedAt: updatedAt.toISOString() };
-  }
-
-  async search(actor: Actor, purpose: Purpose, body: SearchCustomersDto, trail: AuditTrail): Promise<{ results: { id: string }[] }> {
-    this.policy.assertCanSearch(actor, purpose);
-    const keys = (['email', 'phone', 'nationalId', 'externalRef'] as const).filter((key) => body[key] !== undefined);
-    if (keys.length !== 1) {
-      throw new VaultError('invalid_input', 'search by exactly one of email, phone, nationalId, externalRef', [{ field: 'body', problem: 'exactly one search key is required' }]);
-    }
-    const key = keys[0];
-    trail.details.searchBy = key;
-    let rows: { id: string }[];
-    if (key === 'externalRef') {
-      rows = await preparedQuery<{ id: string }>(this.dataSource, 'SELECT id FROM customers WHERE external_ref = $1 AND erased_at IS NULL', [body.externalRef]);
-    } else {
-      const normalized = normalizeForBlindIndex(key, String(body[key]));
-      if (normalized === null) throw new VaultError('invalid_input', 'the search value is not valid', [{ field: key, problem: 'not a valid value' }]);
-      const digests = this.keys.searchDigests(key, normalized);
-      rows = await preparedQuery<{ id: string }>(
-        this.dataSource,
-        `SELECT DISTINCT b.customer_id AS id FROM customer_blind_indexes b JOIN customers c ON c.id = b.customer_id
-         WHERE b.field = $1 AND b.digest = ANY($2) AND c.erased_at IS NULL ORDER BY 1 LIMIT 100`,
-        [key, digests.map((d) => d.digest)],
-      );
-    }
-    trail.details.results = rows.length;
-    return { results: rows.map((row) => ({ id: row.id })) };
   }
 
   async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {

@@ -19,6 +19,12 @@ export class MetricsService {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  private readonly emptySearches = new Counter({
+    name: 'vault_customer_searches_empty_total',
+    help: 'Customer searches that found nothing, by search field (a burst can be someone guessing values)',
+    labelNames: ['field'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -37,6 +43,11 @@ export class MetricsService {
         },
       });
     }
+  }
+
+  /** A search by `field` found nothing. The label is the field's name, never the term. */
+  countEmptySearch(field: string): void {
+    this.emptySearches.inc({ field });
   }
 
   observe(method: string, route: string, status: number, seconds: number): void {

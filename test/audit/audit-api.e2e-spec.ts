@@ -54,10 +54,12 @@ describe('audit API for security staff (HTTP)', () => {
       ['customer.create', 'allowed', ingest.id],
       ['customer.read', 'allowed', support.id],
       ['customer.read', 'denied', billing.id],
+      // the search found her: it names her among the customers it found (details.customerIds)
+      ['customer.search', 'allowed', support.id],
       // the bad-token request named Alice in its URL: its failed authentication is about her too
       ['auth.failed', 'denied', null],
     ]);
-    expect(events.every((e) => e.resource.type === 'customer' && e.resource.id === alice)).toBe(true);
+    expect(events.every((e) => e.resource.type === 'customer' && (e.resource.id === alice || e.details?.customerIds === alice))).toBe(true);
     expect(events[1]).toMatchObject({ purpose: 'service_support', reason: 'TICKET-42', status: 200, fields: { revealed: expect.arrayContaining(['fullName', 'email']) } });
     expect(events[2]).toMatchObject({ purpose: 'marketing', status: 403 });
     expect((body as Page).nextCursor).toBeNull();
@@ -135,6 +137,7 @@ describe('audit API for security staff (HTTP)', () => {
       ['customer.create', 'allowed'],
       ['customer.read', 'allowed'],
       ['customer.read', 'denied'],
+      ['customer.search', 'allowed'],
       ['auth.failed', 'denied'],
       ['audit.access_report', 'denied'],
     ]);
@@ -191,7 +194,7 @@ describe('audit API for security staff (HTTP)', () => {
     ]);
     expect(exported.status).toBe(0);
     const events = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEventView);
-    expect(events.every((e) => e.resource.id === alice)).toBe(true);
+    expect(events.every((e) => e.resource.id === alice || e.details?.customerIds === alice)).toBe(true);
     expect(events.length).toBeGreaterThanOrEqual(3);
     expect(verified.status).toBe(0);
     expect(JSON.parse(lastLine(verified.stdout))).toMatchObject({ valid: true });
