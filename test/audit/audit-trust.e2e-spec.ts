@@ -37,8 +37,11 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** No sealing tick during a test (sealNow drives it), so checkpoints sit where the test puts them. */
-const ENV = { VAULT_AUDIT_CHECKPOINT_EVERY: '5', VAULT_AUDIT_SEAL_INTERVAL_MS: '10000' };
+/**
+ * No sealing tick and no checkpoint by time during a test (sealNow drives sealing, every 5 events a
+ * checkpoint), so checkpoints sit where the test puts them however slow the machine.
+ */
+const ENV = { VAULT_AUDIT_CHECKPOINT_EVERY: '5', VAULT_AUDIT_SEAL_INTERVAL_MS: '10000', VAULT_AUDIT_CHECKPOINT_INTERVAL_MS: '86400000' };
 
 /** A vault on a data directory of the test's own, which outlives a restart. */
 async function start(options: Parameters<typeof startTestApp>[0] = {}): Promise<TestApp> {
