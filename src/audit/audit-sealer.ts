@@ -411,11 +411,17 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   private async appendToFile(checkpoint: Checkpoint): Promise<void> {
     const file = this.config.auditCheckpointFile;
     try {
-      const missing = this.fileTail !== undefined && sameSignature(this.fileTail, checkpoint.prevSignature) ? [] : await this.missingFromFile(file, checkpoint);
+      const tail = this.fileTail !== undefined && sameSignature(this.fileTail, checkpoint.prevSignature) ? undefined : await readTail(file);
+      const missing = tail === undefined ? [] : await this.missingFromFile(tail.entry, checkpoint);
       await mkdir(path.dirname(file), { recursive: true });
       const handle = await open(file, 'a', 0o600);
       try {
-        await handle.write([...missing, checkpoint].map((c) => `${JSON.stringify(checkpointToJson(c))}\n`).join(''));
+        // A torn last line (a crash mid-append) goes, or the next line would be glued to it.
+        let prefix = '';
+        if (tail !== undefined && tail.tornBytes > 0) {
+          prefix = await handle.truncate(tail.size - tail.tornBytes).then(() => '', () => '\n');
+        }
+        await handle.write(prefix + [...missing, checkpoint].map((c) => `${JSON.stringify(checkpointToJson(c))}\n`).join(''));
         await handle.sync();
       } finally {
         await handle.close();
@@ -434,9 +440,8 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
    * The database's checkpoints between the file's last entry (or its start, when it has none) and
    * `next`, trusted and linked.
    */
-  private async missingFromFile(file: string, next: Checkpoint): Promise<Checkpoint[]> {
+  private async missingFromFile(tail: Checkpoint | undefined, next: Checkpoint): Promise<Checkpoint[]> {
     const client = this.client;
-    const tail = await lastFileEntry(file);
     const tailSignature = tail?.signature ?? null;
     if (!client || (tail !== undefined && tail.seq >= next.seq) || sameSignature(tailSignature, next.prevSignature)) return [];
     const { rows } = await client.query<{ seq: string; hash: Buffer; at: Date; key_id: string; signature: Buffer; prev_signature: Buffer | null }>(
@@ -460,25 +465,30 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   }
 }
 
-/** The last well-formed entry of the checkpoint file, read from its end; undefined when it has none. */
-async function lastFileEntry(file: string): Promise<Checkpoint | undefined> {
+/**
+ * The end of the checkpoint file: its last well-formed entry (undefined when it has none), its size
+ * and the length of a torn last line (bytes after the last newline; 0 when it ends with one).
+ */
+async function readTail(file: string): Promise<{ entry: Checkpoint | undefined; size: number; tornBytes: number }> {
   let handle;
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entry: undefined, size: 0, tornBytes: 0 };
     throw error;
   }
   try {
     const { size } = await handle.stat();
     const length = Math.min(size, TAIL_BYTES);
     const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n');
+    const lastNewline = buffer.lastIndexOf(0x0a);
+    const tornBytes = length - (lastNewline + 1);
+    const lines = buffer.subarray(0, lastNewline + 1).toString('utf8').split('\n');
     for (let i = lines.length - 1; i >= 0; i--) {
       const cp = checkpointFromJson(lines[i]);
-      if (cp) return cp;
+      if (cp) return { entry: cp, size, tornBytes };
     }
-    return undefined;
+    return { entry: undefined, size, tornBytes };
   } finally {
     await handle.close();
   }

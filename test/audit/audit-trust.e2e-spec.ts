@@ -241,4 +241,16 @@ describe('audit verification trusts only anchors outside the database (real Post
     const security = await createPrincipal(vault, { roles: ['security'] });
     expect(await verifyHttp({ ...f, vault, security })).toMatchObject({ valid: true });
   });
+
+  it('a torn last line left by a crash is dropped by the next sealer before it appends, not glued to the next line', async () => {
+    const f = await chainOf20();
+    writeFileSync(f.file, `${readFileSync(f.file, 'utf8')}{"seq":25,"hash":"ab`);
+    await f.vault.close();
+    open.splice(open.indexOf(f.vault), 1);
+    const vault = await start({ databaseUrl: f.vault.databaseUrl, rootKey: f.vault.rootKey, dataDir: f.vault.dataDir });
+    await record(vault, 1);
+    expect(fileLines(f.file).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20, 26]);
+    const security = await createPrincipal(vault, { roles: ['security'] });
+    expect(await verifyHttp({ ...f, vault, security })).toMatchObject({ valid: true });
+  });
 });
