@@ -67,6 +67,27 @@ async function chainOf20(options: Parameters<typeof startTestApp>[0] = {}): Prom
   return { vault, security, file: vault.runtime.config.auditCheckpointFile, keysFile: vault.runtime.config.auditTrustedKeysFile };
 }
 
+/** Stops the vault. */
+async function stop(vault: TestApp): Promise<void> {
+  await vault.close();
+  open.splice(open.indexOf(vault), 1);
+}
+
+/** Stops the vault and starts another on the same database, data directory and root key, as after a crash or a restore. */
+async function restart(vault: TestApp): Promise<TestApp> {
+  await stop(vault);
+  return start({ databaseUrl: vault.databaseUrl, rootKey: vault.rootKey, dataDir: vault.dataDir });
+}
+
+/** A new sealer finds the file as the test left it, seals 5 events (a checkpoint at 26), and the log verifies. */
+async function expectCompletedByNextSealer(f: Fixture): Promise<void> {
+  const vault = await restart(f.vault);
+  await record(vault, 1);
+  expect(fileLines(f.file).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20, 26]);
+  const security = await createPrincipal(vault, { roles: ['security'] });
+  expect(await verifyHttp({ ...f, vault, security })).toMatchObject({ valid: true });
+}
+
 async function record(vault: TestApp, rounds: number): Promise<void> {
   const log = vault.app.get(AuditLog);
   const sealer = vault.app.get(AuditSealer);
@@ -185,9 +206,7 @@ describe('audit verification trusts only anchors outside the database (real Post
       const f = await chainOf20();
       await tamper(f.vault, 'DELETE FROM audit_events WHERE seq > 12; DELETE FROM audit_checkpoints WHERE seq > 12');
       // A restart, as after restoring a backup: the sealer reads the head from the database.
-      await f.vault.close();
-      open.splice(open.indexOf(f.vault), 1);
-      const vault = await start({ databaseUrl: f.vault.databaseUrl, rootKey: f.vault.rootKey, dataDir: f.vault.dataDir });
+      const vault = await restart(f.vault);
       const restored = { ...f, vault };
       const security = await createPrincipal(vault, { roles: ['security'] });
       await expectReported({ ...restored, security }, 11, 'log_truncated');
@@ -201,8 +220,7 @@ describe('audit verification trusts only anchors outside the database (real Post
     const f = await chainOf20();
     const dataDir = f.vault.dataDir;
     const env = cliEnv(f.vault);
-    await f.vault.close();
-    open.splice(open.indexOf(f.vault), 1);
+    await stop(f.vault);
     const newKey = randomBytes(32);
     const keyFile = path.join(dataDir, 'new-root.key');
     writeFileSync(keyFile, `${newKey.toString('base64')}\n`, { mode: 0o600 });
@@ -233,24 +251,12 @@ describe('audit verification trusts only anchors outside the database (real Post
     const f = await chainOf20();
     // As if the process that committed the checkpoint at 20 died before appending it.
     writeFileSync(f.file, `${fileLines(f.file).slice(0, -1).join('\n')}\n`);
-    await f.vault.close();
-    open.splice(open.indexOf(f.vault), 1);
-    const vault = await start({ databaseUrl: f.vault.databaseUrl, rootKey: f.vault.rootKey, dataDir: f.vault.dataDir });
-    await record(vault, 1);
-    expect(fileLines(f.file).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20, 26]);
-    const security = await createPrincipal(vault, { roles: ['security'] });
-    expect(await verifyHttp({ ...f, vault, security })).toMatchObject({ valid: true });
+    await expectCompletedByNextSealer(f);
   });
 
   it('a torn last line left by a crash is dropped by the next sealer before it appends, not glued to the next line', async () => {
     const f = await chainOf20();
     writeFileSync(f.file, `${readFileSync(f.file, 'utf8')}{"seq":25,"hash":"ab`);
-    await f.vault.close();
-    open.splice(open.indexOf(f.vault), 1);
-    const vault = await start({ databaseUrl: f.vault.databaseUrl, rootKey: f.vault.rootKey, dataDir: f.vault.dataDir });
-    await record(vault, 1);
-    expect(fileLines(f.file).map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([5, 10, 15, 20, 26]);
-    const security = await createPrincipal(vault, { roles: ['security'] });
-    expect(await verifyHttp({ ...f, vault, security })).toMatchObject({ valid: true });
+    await expectCompletedByNextSealer(f);
   });
 });
