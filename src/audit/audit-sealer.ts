@@ -8,7 +8,7 @@ import type { VaultConfig } from '../config/config.js';
 import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
 import { VaultDatabase } from '../database/database.js';
 import { EVENT_COLUMNS, GENESIS_HASH, RAW_SELECT, RAW_TYPES, RECORDSET_TYPES, canonicalFromRaw, chainHash, rawFromRow, type EventColumn, type RawEventRow } from './audit-event.js';
-import { AuditSigning, checkpointToJson, type Checkpoint } from './audit-signing.js';
+import { AuditSigning, checkpointFromJson, checkpointToJson, keyMap, sameSignature, verifyCheckpoint, type Checkpoint } from './audit-signing.js';
 import { PgAuditLog } from './pg-audit-log.js';
 import { describeUnexpected } from '../common/error-response.js';
 
@@ -18,6 +18,8 @@ export const SEALER_LOCK = 0x6376_6175;
 const SEAL_BATCH = 2000;
 /** How long `sealNow` waits for another process's sealer before answering with what is sealed. */
 const SEAL_WAIT_MS = 5_000;
+/** Enough of the checkpoint file's end to hold its last lines (one is about 250 bytes). */
+const TAIL_BYTES = 64 * 1024;
 
 /** The pending rows of a batch, deleted and returned with the seq and hashes the sealer computed. */
 const MOVED_CTE = `x AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[]) AS x(id, seq, prev_hash, hash)),
@@ -91,6 +93,8 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
   private stopped = false;
   private running: Promise<unknown> = Promise.resolve();
   private lastFileWriteFailed = false;
+  /** Signature of the entry this process last appended to the file (null: none); undefined: unknown, look. */
+  private fileTail: Buffer | null | undefined;
   private readonly log: Logger;
   readonly stats: SealerStats = { sealed: 0, appended: 0, batches: 0, maxBatch: 0, checkpoints: 0, checkpointFileErrors: 0 };
 
@@ -107,6 +111,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     await this.signing.init();
+    await this.createCheckpointFileIfNew();
     this.auditLog.attachChain(this);
     this.schedule(0);
   }
@@ -209,6 +214,7 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     if (!rows[0].ok) return false;
     this.holder = true;
     this.head = undefined;
+    this.fileTail = undefined;
     const cp = await this.client.query<{ seq: string; at: Date; signature: Buffer }>(
       'SELECT seq, at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1',
     );
@@ -245,7 +251,10 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
       count = pending.count;
       const { seq, hash: prev } = pending.head;
       const now = new Date();
-      const due = seq > last.seq && (seq - last.seq >= this.config.auditCheckpointEvery || now.getTime() - last.at.getTime() >= this.config.auditCheckpointIntervalMs);
+      // The first checkpoint comes at once: until it exists, nothing outside the database vouches for the log.
+      const due =
+        seq > last.seq &&
+        (last.seq === 0 || seq - last.seq >= this.config.auditCheckpointEvery || now.getTime() - last.at.getTime() >= this.config.auditCheckpointIntervalMs);
       if (due) {
         const body = { seq, hash: prev, at: now, keyId: this.signing.current.keyId, prevSignature: last.signature };
         checkpoint = { ...body, signature: this.signing.sign(body) };
@@ -375,24 +384,113 @@ export class AuditSealer implements OnApplicationBootstrap, OnApplicationShutdow
     if (count > this.stats.maxBatch) this.stats.maxBatch = count;
   }
 
-  /** After the commit (a line in the file never names a checkpoint the database lacks), fsync'd. */
+  /**
+   * A new vault (no checkpoint anywhere yet) creates its checkpoint file, empty, so that a missing
+   * file always means a lost or deleted one (verification reports it).
+   */
+  private async createCheckpointFileIfNew(): Promise<void> {
+    const file = this.config.auditCheckpointFile;
+    try {
+      const [{ any }] = await this.dataSource.query<{ any: boolean }[]>('SELECT EXISTS (SELECT 1 FROM audit_checkpoints) AS any');
+      if (any) return;
+      await mkdir(path.dirname(file), { recursive: true });
+      await (await open(file, 'a', 0o600)).close();
+    } catch (error) {
+      this.lastFileWriteFailed = true;
+      this.log.error({ err: describeUnexpected(error) }, 'the audit checkpoint file could not be created');
+    }
+  }
+
+  /**
+   * After the commit (a line in the file never names a checkpoint the database lacks), fsync'd.
+   * When the file does not end with the checkpoint this one names (this process just took the
+   * sealer over, or its last append failed), the checkpoints it lacks are copied from the database
+   * first, each only if signed by a trusted key and naming the one before: one file with every
+   * checkpoint, linked line by line, whichever process signed them.
+   */
   private async appendToFile(checkpoint: Checkpoint): Promise<void> {
     const file = this.config.auditCheckpointFile;
     try {
+      const tail = this.fileTail !== undefined && sameSignature(this.fileTail, checkpoint.prevSignature) ? undefined : await readTail(file);
+      const missing = tail === undefined ? [] : await this.missingFromFile(tail.entry, checkpoint);
       await mkdir(path.dirname(file), { recursive: true });
       const handle = await open(file, 'a', 0o600);
       try {
-        await handle.write(`${JSON.stringify(checkpointToJson(checkpoint))}\n`);
+        // A torn last line (a crash mid-append) goes, or the next line would be glued to it.
+        let prefix = '';
+        if (tail !== undefined && tail.tornBytes > 0) {
+          prefix = await handle.truncate(tail.size - tail.tornBytes).then(() => '', () => '\n');
+        }
+        await handle.write(prefix + [...missing, checkpoint].map((c) => `${JSON.stringify(checkpointToJson(c))}\n`).join(''));
         await handle.sync();
       } finally {
         await handle.close();
       }
+      this.fileTail = checkpoint.signature;
       this.lastFileWriteFailed = false;
     } catch (error) {
+      this.fileTail = undefined;
       this.lastFileWriteFailed = true;
       this.stats.checkpointFileErrors++;
       this.log.error({ err: describeUnexpected(error), seq: checkpoint.seq }, 'audit checkpoint could not be appended to the checkpoint file');
     }
+  }
+
+  /**
+   * The database's checkpoints between the file's last entry (or its start, when it has none) and
+   * `next`, trusted and linked.
+   */
+  private async missingFromFile(tail: Checkpoint | undefined, next: Checkpoint): Promise<Checkpoint[]> {
+    const client = this.client;
+    const tailSignature = tail?.signature ?? null;
+    if (!client || (tail !== undefined && tail.seq >= next.seq) || sameSignature(tailSignature, next.prevSignature)) return [];
+    const { rows } = await client.query<{ seq: string; hash: Buffer; at: Date; key_id: string; signature: Buffer; prev_signature: Buffer | null }>(
+      'SELECT seq, hash, at, key_id, signature, prev_signature FROM audit_checkpoints WHERE seq > $1 AND seq < $2 ORDER BY seq',
+      [tail?.seq ?? 0, next.seq],
+    );
+    const keys = keyMap(await this.signing.trustedKeys());
+    const copied: Checkpoint[] = [];
+    let prev = tailSignature;
+    for (const r of rows) {
+      const cp: Checkpoint = { seq: Number(r.seq), hash: r.hash, at: r.at, keyId: r.key_id, signature: r.signature, prevSignature: r.prev_signature };
+      if (!sameSignature(prev, cp.prevSignature) || !verifyCheckpoint(cp, keys)) {
+        this.log.error({ seq: cp.seq }, 'a checkpoint missing from the checkpoint file is not signed by a trusted key or not linked: not copied (audit:verify reports it)');
+        break;
+      }
+      copied.push(cp);
+      prev = cp.signature;
+    }
+    if (copied.length > 0) this.log.warn({ from: copied[0].seq, to: copied[copied.length - 1].seq }, 'the checkpoint file lacked checkpoints another sealer committed: copied from the database');
+    return copied;
+  }
+}
+
+/**
+ * The end of the checkpoint file: its last well-formed entry (undefined when it has none), its size
+ * and the length of a torn last line (bytes after the last newline; 0 when it ends with one).
+ */
+async function readTail(file: string): Promise<{ entry: Checkpoint | undefined; size: number; tornBytes: number }> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entry: undefined, size: 0, tornBytes: 0 };
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, TAIL_BYTES);
+    const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
+    const lastNewline = buffer.lastIndexOf(0x0a);
+    const tornBytes = length - (lastNewline + 1);
+    const lines = buffer.subarray(0, lastNewline + 1).toString('utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const cp = checkpointFromJson(lines[i]);
+      if (cp) return { entry: cp, size, tornBytes };
+    }
+    return { entry: undefined, size, tornBytes };
+  } finally {
+    await handle.close();
   }
 }
 

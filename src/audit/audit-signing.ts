@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { VaultConfig } from '../config/config.js';
 import type { LoadedRootKey } from '../config/root-key-source.js';
-import { ROOT_KEY } from '../config/runtime.js';
-import { deriveAuditSigningSeed, initSodium, signDetached, signingKeyPairFromSeed, verifyDetached, type SigningKeyPair } from '../crypto/index.js';
+import { ROOT_KEY, VAULT_CONFIG } from '../config/runtime.js';
+import { signDetached, verifyDetached, type RootKeyProvider } from '../crypto/index.js';
+import { auditSigningKeyPair, jsonObjectLine, pinKeys, readPinnedKeys, type AuditKeyPair } from './audit-trust.js';
 
 /** What a checkpoint commits to; see docs/AUDIT-FORMAT.md, "Checkpoints". */
 export interface CheckpointBody {
@@ -52,14 +54,8 @@ export function checkpointToJson(c: Checkpoint): CheckpointJson {
 
 /** Parses one checkpoint-file line; undefined when it is not a well-formed checkpoint. */
 export function checkpointFromJson(line: string): Checkpoint | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
+  const o = jsonObjectLine(line);
+  if (o === undefined) return undefined;
   if (
     !Number.isSafeInteger(o.seq) || (o.seq as number) < 1 ||
     typeof o.hash !== 'string' || !/^[0-9a-f]{64}$/.test(o.hash) ||
@@ -79,31 +75,39 @@ export function checkpointFromJson(line: string): Checkpoint | undefined {
   };
 }
 
-export interface PublishedKey {
+/** A key trusted to have signed checkpoints: the current one, or one pinned outside the database. */
+export interface TrustedKey {
   keyId: string;
   publicKey: Buffer;
-  createdAt: Date;
+  /** When it was pinned (the current key, if not pinned: now). */
+  pinnedAt: Date;
 }
 
 /**
- * The checkpoint signing key, derived from the root key (DESIGN §2), and the published public keys.
- * Every key that ever signed stays in `audit_signing_keys`, so checkpoints signed before a root key
- * rotation still verify.
+ * The checkpoint signing key, derived from the root key (DESIGN §2), and the keys trusted to have
+ * signed checkpoints: that one, plus those pinned in `VAULT_AUDIT_TRUSTED_KEYS_FILE` (written at
+ * the first start and at each root rotation, outside the database). `audit_signing_keys` still
+ * lists every key that signed, for information: the runtime role may insert into it, so it is
+ * never a reason to trust a key.
  */
 @Injectable()
 export class AuditSigning {
-  private pair: SigningKeyPair | undefined;
+  private pair: AuditKeyPair | undefined;
 
   constructor(
     @Inject(ROOT_KEY) private readonly rootKey: LoadedRootKey,
     @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
 
-  /** Derives the key and publishes its public half (idempotent; safe with several processes). */
-  async init(): Promise<SigningKeyPair> {
+  /**
+   * Derives the key, pins it when the trusted-keys file does not exist yet (the vault's first start)
+   * and lists it in the database (idempotent; safe with several processes).
+   */
+  async init(): Promise<AuditKeyPair> {
     if (this.pair) return this.pair;
-    await initSodium();
-    const pair = signingKeyPairFromSeed(deriveAuditSigningSeed(this.rootKey.key));
+    const pair = await auditSigningKeyPair(this.rootKey.key);
+    await pinKeys(this.config.auditTrustedKeysFile, [pair], true);
     await this.dataSource.query(
       'INSERT INTO audit_signing_keys (key_id, public_key) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING',
       [pair.keyId, pair.publicKey],
@@ -112,7 +116,7 @@ export class AuditSigning {
     return pair;
   }
 
-  get current(): SigningKeyPair {
+  get current(): AuditKeyPair {
     if (!this.pair) throw new Error('audit signing key not initialised');
     return this.pair;
   }
@@ -121,16 +125,32 @@ export class AuditSigning {
     return signDetached(checkpointMessage(body), this.current.privateKey);
   }
 
-  /** Every published key, oldest first; the current one included even if its row is missing. */
-  async publishedKeys(): Promise<PublishedKey[]> {
-    const rows = await this.dataSource.query<{ key_id: string; public_key: Buffer; created_at: Date }[]>(
-      'SELECT key_id, public_key, created_at FROM audit_signing_keys ORDER BY created_at, key_id',
-    );
-    const keys = rows.map((r) => ({ keyId: r.key_id, publicKey: r.public_key, createdAt: r.created_at }));
+  /** Trusted keys, oldest pin first; the current key last unless pinned. */
+  async trustedKeys(): Promise<TrustedKey[]> {
+    const pinned = (await readPinnedKeys(this.config.auditTrustedKeysFile)) ?? [];
+    const keys: TrustedKey[] = pinned.map((k) => ({ keyId: k.keyId, publicKey: k.publicKey, pinnedAt: k.pinnedAt }));
     const current = this.current;
-    if (!keys.some((k) => k.keyId === current.keyId)) keys.push({ keyId: current.keyId, publicKey: current.publicKey, createdAt: new Date() });
+    if (!keys.some((k) => k.keyId === current.keyId)) keys.push({ keyId: current.keyId, publicKey: current.publicKey, pinnedAt: new Date() });
     return keys;
   }
+
+  /**
+   * Before a root rotation: pins the current key (if the file lost it) and the new root's, so
+   * checkpoints signed on either side of the rotation verify (creates the file if need be).
+   */
+  async pinForRootRotation(newRoot: RootKeyProvider | Uint8Array): Promise<string[]> {
+    const current = await this.init();
+    return pinKeys(this.config.auditTrustedKeysFile, [current, await auditSigningKeyPair(newRoot)]);
+  }
+}
+
+export function sameSignature(a: Buffer | null, b: Buffer | null): boolean {
+  return a === null || b === null ? a === b : a.equals(b);
+}
+
+/** The trusted keys by id. */
+export function keyMap(keys: readonly TrustedKey[]): Map<string, Buffer> {
+  return new Map(keys.map((k) => [k.keyId, k.publicKey]));
 }
 
 export function verifyCheckpoint(c: Checkpoint, keys: ReadonlyMap<string, Buffer>): boolean {

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createReadStream, existsSync } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -9,12 +8,26 @@ import { DataSource } from 'typeorm';
 import type { VaultConfig } from '../config/config.js';
 import { VAULT_CONFIG } from '../config/runtime.js';
 import { VaultDatabase } from '../database/database.js';
-import { signingKeyId } from '../crypto/index.js';
 import { AuditDb } from './audit-db.js';
 import { GENESIS_HASH } from './audit-event.js';
-import { checkRange, type RangeResult } from './chain-check.js';
+import { checkRange, type ChainProblemCode, type RangeResult } from './chain-check.js';
 import type { ChainCheckJob, ChainCheckReply } from './chain-check.worker.js';
-import { AuditSigning, checkpointFromJson, checkpointToJson, verifyCheckpoint, type Checkpoint, type CheckpointJson } from './audit-signing.js';
+import { AuditSigning, checkpointFromJson, checkpointToJson, keyMap, sameSignature, verifyCheckpoint, type Checkpoint, type CheckpointJson } from './audit-signing.js';
+
+/** `problem` of the report: what was found at `firstInvalidSeq` (docs/AUDIT-FORMAT.md, "The report"). */
+export type VerifyProblem =
+  | ChainProblemCode
+  | 'chain_rewritten'
+  | 'log_truncated'
+  | 'untrusted_signing_key'
+  | 'checkpoint_signature_invalid'
+  | 'checkpoint_link_broken'
+  | 'checkpoint_missing_from_database'
+  | 'checkpoint_file_missing'
+  | 'checkpoint_file_empty'
+  | 'checkpoint_file_damaged'
+  | 'checkpoint_file_link_broken'
+  | 'checkpoint_missing_from_file';
 
 export interface VerifyReport {
   valid: boolean;
@@ -24,9 +37,12 @@ export interface VerifyReport {
   head: { seq: number; hash: string | null };
   /** the first seq that cannot be trusted */
   firstInvalidSeq?: number;
-  /** the last checkpoint whose signature and (seq, hash) both verified */
+  /** the last database checkpoint whose key, signature, link and (seq, hash) all verified */
   lastCheckpoint?: CheckpointJson;
-  problem?: string;
+  /** what is wrong at firstInvalidSeq (a stable code), and in words */
+  problem?: VerifyProblem;
+  message?: string;
+  /** checkpoints read: rows of audit_checkpoints, distinct entries of the checkpoint file */
   checkpoints: { database: number; file: number };
 }
 
@@ -47,8 +63,20 @@ export interface VerifyOptions {
 
 interface Problem {
   seq: number;
+  code: VerifyProblem;
   message: string;
 }
+
+/** The checkpoint file as read: undefined checkpoints when it does not exist. */
+interface CheckpointFile {
+  /** distinct entries (an entry appended twice counts once), in seq order */
+  checkpoints: Checkpoint[] | undefined;
+  /** the first bad line that is not the last one (1-based), and the highest seq before it */
+  damaged?: { line: number; afterSeq: number };
+}
+
+/** How long a checkpoint the database holds may take to reach the file (commit, then append). */
+const FILE_CATCH_UP_MS = 1_000;
 
 interface Expectation {
   hash: Buffer;
@@ -76,11 +104,18 @@ export class AuditVerifier {
   async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     await this.signing.init();
     const problems: Problem[] = [];
-    const keys = await this.trustedKeys();
+    const keys = keyMap(await this.signing.trustedKeys());
     // The file first: each of its lines was written after its checkpoint committed, so everything
     // it names must be in the database read afterwards.
-    const fileCheckpoints = await this.readCheckpointFile(problems);
+    let file = await this.readCheckpointFile();
     const dbCheckpoints = await this.readDatabaseCheckpoints();
+    const signedBy = (cp: Checkpoint, where: string): Problem | undefined => {
+      if (!keys.has(cp.keyId)) {
+        return { seq: cp.seq, code: 'untrusted_signing_key', message: `${where} at seq ${cp.seq} is signed by key ${cp.keyId}, which is neither derived from the root key nor pinned in the trusted-keys file` };
+      }
+      if (!verifyCheckpoint(cp, keys)) return { seq: cp.seq, code: 'checkpoint_signature_invalid', message: `${where} at seq ${cp.seq} has an invalid signature (forged or altered)` };
+      return undefined;
+    };
 
     const expectations = new Map<number, Expectation[]>();
     const expect = (checkpoint: Checkpoint, source: Expectation['source']): void => {
@@ -90,27 +125,35 @@ export class AuditVerifier {
     };
     let previous: Checkpoint | undefined;
     const signedOk = new Set<Checkpoint>();
+    /** trusted database checkpoints, which the file must hold too */
+    const trusted: Checkpoint[] = [];
     for (const cp of dbCheckpoints) {
-      if (!verifyCheckpoint(cp, keys)) {
-        // A forged checkpoint says nothing about the chain: no expectation from it.
-        problems.push({ seq: cp.seq, message: `checkpoint at seq ${cp.seq} has an invalid signature or unknown key (forged or altered)` });
+      const bad = signedBy(cp, 'checkpoint');
+      if (bad) {
+        // A forged checkpoint, or one by a key only the database vouches for, says nothing about the chain.
+        problems.push(bad);
       } else {
-        if (!sameBytes(cp.prevSignature, previous ? previous.signature : null)) {
-          problems.push({ seq: cp.seq, message: `checkpoint at seq ${cp.seq} does not name the previous checkpoint (a checkpoint was removed or inserted)` });
+        if (!sameSignature(cp.prevSignature, previous ? previous.signature : null)) {
+          problems.push({ seq: cp.seq, code: 'checkpoint_link_broken', message: `checkpoint at seq ${cp.seq} does not name the previous checkpoint (a checkpoint was removed or inserted)` });
         } else {
           signedOk.add(cp);
         }
         expect(cp, 'database');
+        trusted.push(cp);
       }
       previous = cp;
     }
-    for (const cp of fileCheckpoints) {
-      if (!verifyCheckpoint(cp, keys)) {
-        problems.push({ seq: cp.seq, message: `checkpoint file entry at seq ${cp.seq} has an invalid signature or unknown key` });
-        continue;
-      }
-      expect(cp, 'file');
+
+    // A checkpoint committed a moment ago by the sealing process may not be in the file yet: read it again, briefly.
+    const deadline = Date.now() + FILE_CATCH_UP_MS;
+    while (file.checkpoints !== undefined && Date.now() < deadline) {
+      const last = file.checkpoints.length > 0 ? file.checkpoints[file.checkpoints.length - 1].seq : 0;
+      if (!trusted.some((cp) => cp.seq > last)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      file = await this.readCheckpointFile();
     }
+    const fileCheckpoints = file.checkpoints ?? [];
+    problems.push(...this.checkFile(file, fileCheckpoints, trusted, dbCheckpoints, signedBy, expect));
 
     // The chain, in seq ranges (worker threads on large logs), then linked and held against the checkpoints.
     let checked = 0;
@@ -120,7 +163,7 @@ export class AuditVerifier {
     let linkHash = GENESIS_HASH.toString('hex');
     outer: for (const range of await this.checkRanges(new Set(expectations.keys()), options)) {
       if (range.firstPrevHash !== null && range.firstPrevHash !== linkHash) {
-        chainProblem = { seq: range.from, message: `event seq ${range.from}: prevHash is not the hash of seq ${range.from - 1}` };
+        chainProblem = { seq: range.from, code: 'event_link_broken', message: `event seq ${range.from}: prevHash is not the hash of seq ${range.from - 1}` };
         break;
       }
       for (const [seq, hex] of range.watched) {
@@ -129,6 +172,7 @@ export class AuditVerifier {
         if (bad) {
           chainProblem = {
             seq: lastGoodCheckpointSeq + 1,
+            code: 'chain_rewritten',
             message: `events after seq ${lastGoodCheckpointSeq} were rewritten: the chain at seq ${seq} differs from the ${bad.source} checkpoint`,
           };
           checked += seq - range.from;
@@ -149,26 +193,96 @@ export class AuditVerifier {
 
     const head = await this.head();
     if (!chainBroken) {
-      // Checkpoints beyond the last event: the tail was cut off.
+      // Checkpoints beyond the last event: the tail was cut off (or the database restored from an
+      // earlier state). Nothing after the last checkpoint the chain still matches can be vouched for.
       const beyond = [...expectations.keys()].filter((seq) => seq > head.seq).sort((a, b) => a - b);
       if (beyond.length > 0) {
         const sources = new Set(expectations.get(beyond[beyond.length - 1])?.map((e) => e.source));
         problems.push({
-          seq: head.seq + 1,
-          message: `the log ends at seq ${head.seq} but a ${[...sources].join(' and ')} checkpoint names seq ${beyond[beyond.length - 1]}: the tail was truncated`,
+          seq: lastGoodCheckpointSeq + 1,
+          code: 'log_truncated',
+          message: `the log ends at seq ${head.seq} but a ${[...sources].join(' and ')} checkpoint names seq ${beyond[beyond.length - 1]}: the tail after seq ${lastGoodCheckpointSeq} was cut off`,
         });
       }
     }
+    if (file.checkpoints === undefined) {
+      problems.push({ seq: 1, code: 'checkpoint_file_missing', message: `the checkpoint file ${this.config.auditCheckpointFile} does not exist: nothing outside the database vouches for the log` });
+    } else if (fileCheckpoints.length === 0 && (head.seq > 0 || dbCheckpoints.length > 0)) {
+      problems.push({ seq: 1, code: 'checkpoint_file_empty', message: `the checkpoint file ${this.config.auditCheckpointFile} holds no checkpoint: nothing outside the database vouches for the log` });
+    }
 
+    // The lowest seq wins; at the same seq, the problem found first (keys, then the file, then the chain).
     const first = problems.reduce<Problem | undefined>((min, p) => (min === undefined || p.seq < min.seq ? p : min), undefined);
     return {
       valid: first === undefined,
       checked,
       head: { seq: head.seq, hash: head.hash },
-      ...(first ? { firstInvalidSeq: first.seq, problem: first.message } : {}),
+      ...(first ? { firstInvalidSeq: first.seq, problem: first.code, message: first.message } : {}),
       ...(lastCheckpoint ? { lastCheckpoint: checkpointToJson(lastCheckpoint) } : {}),
       checkpoints: { database: dbCheckpoints.length, file: fileCheckpoints.length },
     };
+  }
+
+  /**
+   * The checkpoint file against itself and the database: each entry signed by a trusted key; each
+   * naming the entry before it (`prevSignature`; the first, none), so a removed line shows; every
+   * trusted database checkpoint in the file, and every file entry up to the database's last
+   * checkpoint in the database. Two entries naming the same predecessor mean the log went back to
+   * that checkpoint and went on (a restore): reported as `log_truncated` after it.
+   */
+  private checkFile(
+    file: CheckpointFile,
+    entries: Checkpoint[],
+    trusted: Checkpoint[],
+    dbCheckpoints: Checkpoint[],
+    signedBy: (cp: Checkpoint, where: string) => Problem | undefined,
+    expect: (cp: Checkpoint, source: Expectation['source']) => void,
+  ): Problem[] {
+    const problems: Problem[] = [];
+    if (file.damaged) {
+      problems.push({ seq: file.damaged.afterSeq + 1, code: 'checkpoint_file_damaged', message: `the checkpoint file is damaged at line ${file.damaged.line}` });
+    }
+    const bySignature = new Map<string, Checkpoint>();
+    let previous: Checkpoint | undefined;
+    for (const cp of entries) {
+      const bad = signedBy(cp, 'checkpoint file entry');
+      if (bad) {
+        // Reported as such; the next entry still has to name it.
+        problems.push(bad);
+        previous = cp;
+        continue;
+      }
+      expect(cp, 'file');
+      const expected = previous ? previous.signature : null;
+      if (!sameSignature(cp.prevSignature, expected)) {
+        const forkedFrom = cp.prevSignature === null ? undefined : bySignature.get(cp.prevSignature.toString('base64'));
+        problems.push(
+          forkedFrom
+            ? { seq: forkedFrom.seq + 1, code: 'log_truncated', message: `checkpoints at seq ${cp.seq} and after seq ${forkedFrom.seq} both follow the checkpoint at seq ${forkedFrom.seq}: the log went back to it (a restore) and the events after it were replaced` }
+            : {
+                seq: (previous?.seq ?? 0) + 1,
+                code: 'checkpoint_file_link_broken',
+                message: `checkpoint file entry at seq ${cp.seq} does not name the entry before it${previous ? ` (seq ${previous.seq})` : ''}: a line was removed, or the file mixes two writers`,
+              },
+        );
+      }
+      bySignature.set(cp.signature.toString('base64'), cp);
+      previous = cp;
+    }
+    if (entries.length === 0) return problems;
+    for (const cp of trusted) {
+      if (!bySignature.has(cp.signature.toString('base64'))) {
+        problems.push({ seq: cp.seq, code: 'checkpoint_missing_from_file', message: `the checkpoint at seq ${cp.seq} is in the database but not in the checkpoint file (a line was removed)` });
+      }
+    }
+    const inDatabase = new Set(dbCheckpoints.map((cp) => cp.signature.toString('base64')));
+    const lastInDatabase = dbCheckpoints.length > 0 ? dbCheckpoints[dbCheckpoints.length - 1].seq : 0;
+    for (const cp of bySignature.values()) {
+      if (cp.seq <= lastInDatabase && !inDatabase.has(cp.signature.toString('base64'))) {
+        problems.push({ seq: cp.seq, code: 'checkpoint_missing_from_database', message: `the checkpoint file names a checkpoint at seq ${cp.seq} that the database lacks (removed or replaced)` });
+      }
+    }
+    return problems;
   }
 
   /**
@@ -211,19 +325,6 @@ export class AuditVerifier {
     return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash.toString('hex') } : { seq: 0, hash: null };
   }
 
-  /**
-   * Published keys whose id matches their public key; the current key is the one derived from this
-   * process's root key, whatever the table says about its id.
-   */
-  private async trustedKeys(): Promise<Map<string, Buffer>> {
-    const keys = new Map<string, Buffer>();
-    for (const key of await this.signing.publishedKeys()) {
-      if (key.publicKey.length === 32 && signingKeyId(key.publicKey) === key.keyId) keys.set(key.keyId, key.publicKey);
-    }
-    keys.set(this.signing.current.keyId, this.signing.current.publicKey);
-    return keys;
-  }
-
   private async readDatabaseCheckpoints(): Promise<Checkpoint[]> {
     const rows = await this.dataSource.query<{ seq: string; hash: Buffer; at: Date; key_id: string; signature: Buffer; prev_signature: Buffer | null }[]>(
       'SELECT seq, hash, at, key_id, signature, prev_signature FROM audit_checkpoints ORDER BY seq',
@@ -231,33 +332,42 @@ export class AuditVerifier {
     return rows.map((r) => ({ seq: Number(r.seq), hash: r.hash, at: r.at, keyId: r.key_id, signature: r.signature, prevSignature: r.prev_signature }));
   }
 
-  /** The file's checkpoints; a torn last line (crash during append) is ignored, any other bad line is a problem. */
-  private async readCheckpointFile(problems: Problem[]): Promise<Checkpoint[]> {
+  /**
+   * The file's distinct checkpoints in seq order (an entry appended twice, by a sealer that took
+   * over and one finishing its append, counts once); a torn last line (crash during append) is
+   * ignored, any other bad line is reported.
+   */
+  private async readCheckpointFile(): Promise<CheckpointFile> {
     const file = this.config.auditCheckpointFile;
-    try {
-      await access(file);
-    } catch {
-      return [];
-    }
     const checkpoints: Checkpoint[] = [];
-    let bad: number | undefined;
+    const seen = new Set<string>();
+    let damaged: CheckpointFile['damaged'];
+    let lastBad: CheckpointFile['damaged'];
+    let maxSeq = 0;
     let lineNo = 0;
-    for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      const checkpoint = checkpointFromJson(line);
-      if (checkpoint) {
-        if (bad !== undefined) break;
+    try {
+      for await (const line of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
+        lineNo++;
+        if (line.trim() === '') continue;
+        const checkpoint = checkpointFromJson(line);
+        if (!checkpoint) {
+          damaged ??= lastBad;
+          lastBad = { line: lineNo, afterSeq: maxSeq };
+          continue;
+        }
+        damaged ??= lastBad;
+        maxSeq = Math.max(maxSeq, checkpoint.seq);
+        const id = `${checkpoint.seq}:${checkpoint.signature.toString('base64')}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
         checkpoints.push(checkpoint);
-      } else {
-        bad ??= lineNo;
       }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { checkpoints: undefined };
+      throw error;
     }
-    if (bad !== undefined && bad !== lineNo) {
-      const after = checkpoints.length > 0 ? checkpoints[checkpoints.length - 1].seq : 0;
-      problems.push({ seq: after + 1, message: `the checkpoint file is damaged at line ${bad}` });
-    }
-    return checkpoints;
+    checkpoints.sort((a, b) => a.seq - b.seq);
+    return { checkpoints, ...(damaged ? { damaged } : {}) };
   }
 }
 
@@ -270,8 +380,4 @@ function runWorker(script: URL, job: ChainCheckJob): Promise<RangeResult> {
       if (code !== 0) reject(new Error(`audit verification worker exited with ${code}`));
     });
   });
-}
-
-function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
-  return a === null || b === null ? a === b : a.equals(b);
 }

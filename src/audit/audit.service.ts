@@ -85,14 +85,15 @@ export class AuditService {
     this.policy.assertCan(actor, 'readAuditLog');
     await this.signing.init();
     const current = this.signing.current;
-    const keys = await this.signing.publishedKeys();
+    // Pinned keys only (never the database's audit_signing_keys, which the runtime role can insert into).
+    const keys = await this.signing.trustedKeys();
     return {
       keyId: current.keyId,
       publicKey: current.publicKey.toString('base64'),
       algorithm: 'Ed25519',
       previousKeys: keys
         .filter((k) => k.keyId !== current.keyId)
-        .map((k) => ({ keyId: k.keyId, publicKey: k.publicKey.toString('base64'), createdAt: k.createdAt.toISOString() })),
+        .map((k) => ({ keyId: k.keyId, publicKey: k.publicKey.toString('base64'), createdAt: k.pinnedAt.toISOString() })),
     };
   }
 

@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import { RAW_SELECT, RAW_TYPES, canonicalFromRaw, chainHash, type RawEventRow } from './audit-event.js';
 
+/** `problem` codes of the chain itself (docs/AUDIT-FORMAT.md, "The report"). */
+export type ChainProblemCode = 'event_missing' | 'event_link_broken' | 'event_hash_mismatch';
+
 /** What one contiguous seq range of the chain looks like once checked on its own. */
 export interface RangeResult {
   from: number;
@@ -10,7 +13,7 @@ export interface RangeResult {
   firstPrevHash: string | null;
   /** hex of the recomputed hash of the last event that passed */
   lastHash: string | null;
-  problem?: { seq: number; message: string };
+  problem?: { seq: number; code: ChainProblemCode; message: string };
   /** [seq, recomputed hash hex] for the requested seqs (checkpoints), in seq order */
   watched: [number, string][];
 }
@@ -56,16 +59,16 @@ export async function checkRange(client: pg.ClientBase, from: number, to: number
       for (const row of rows) {
         const seq = Number(row.seq);
         if (seq !== expectedSeq) {
-          return done({ seq: expectedSeq, message: `event seq ${expectedSeq} is missing (next stored is ${seq})` });
+          return done({ seq: expectedSeq, code: 'event_missing', message: `event seq ${expectedSeq} is missing (next stored is ${seq})` });
         }
         if (prevHash === undefined) {
           result.firstPrevHash = row.prev_hash.toString('hex');
         } else if (!row.prev_hash.equals(prevHash)) {
-          return done({ seq, message: `event seq ${seq}: prevHash is not the hash of seq ${seq - 1}` });
+          return done({ seq, code: 'event_link_broken', message: `event seq ${seq}: prevHash is not the hash of seq ${seq - 1}` });
         }
         const hash = chainHash(row.prev_hash, canonicalFromRaw(row.seq, row));
         if (!hash.equals(row.hash)) {
-          return done({ seq, message: `event seq ${seq}: hash does not match its content` });
+          return done({ seq, code: 'event_hash_mismatch', message: `event seq ${seq}: hash does not match its content` });
         }
         if (watch.has(seq)) result.watched.push([seq, hash.toString('hex')]);
         prevHash = hash;
@@ -73,7 +76,7 @@ export async function checkRange(client: pg.ClientBase, from: number, to: number
         expectedSeq++;
       }
     }
-    return done(to !== null && expectedSeq <= to ? { seq: expectedSeq, message: `event seq ${expectedSeq} is missing` } : undefined);
+    return done(to !== null && expectedSeq <= to ? { seq: expectedSeq, code: 'event_missing', message: `event seq ${expectedSeq} is missing` } : undefined);
   } finally {
     await next.catch(() => undefined);
   }

@@ -44,7 +44,7 @@ export function registerAuditCommands(program: Command, out: CliOutput): void {
         await context.get(AuditLog, { strict: false }).record(trail.toEvent('allowed', 0));
         return result;
       });
-      if (!report.valid) out.info(`audit log NOT intact: first invalid seq ${String(report.firstInvalidSeq)}: ${report.problem ?? ''}`);
+      if (!report.valid) out.info(`audit log NOT intact: first invalid seq ${String(report.firstInvalidSeq)}: ${report.problem ?? ''}: ${report.message ?? ''}`);
       else out.info(`audit log intact: ${report.checked} events, head seq ${report.head.seq}`);
       out.result(JSON.stringify(report));
       if (!report.valid) throw new CliError(`first invalid seq ${String(report.firstInvalidSeq)}`);

@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { Command } from 'commander';
 import { AuditLog } from '../audit/audit-log.js';
+import { AuditSigning } from '../audit/audit-signing.js';
 import { shapeError } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
 import { readKeyFile } from '../config/root-key-source.js';
@@ -56,6 +57,8 @@ export function registerKeyCommands(program: Command, out: CliOutput): void {
       try {
         await withVaultContext(async (context) => {
           await context.get(KeyRotationWorker).stop();
+          // Before the rotation: checkpoints signed under either root key stay verifiable.
+          await context.get(AuditSigning, { strict: false }).pinForRootRotation(newKey);
           const result = await runAudited(context, 'keys.root.rotate', (op) => context.get(KeysService).rotateRoot(newKey, op));
           out.info(`root key ${result.fromRootKeyId} -> ${result.toRootKeyId}: ${result.kekVersions} KEK versions and ${result.indexKeys} index keys rewrapped`);
           out.info('restart every vault process with the new root key now: the old one opens nothing any more');

@@ -28,6 +28,8 @@ export interface VaultConfig {
   dekCacheTtlMs: number;
   tokenCacheTtlMs: number;
   auditCheckpointFile: string;
+  /** Public keys trusted to have signed checkpoints, besides the one derived from the root key (outside the database). */
+  auditTrustedKeysFile: string;
   auditCheckpointEvery: number;
   auditCheckpointIntervalMs: number;
   auditSealIntervalMs: number;
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     read.problems.push('VAULT_ROOT_KEY must be the base64 encoding of exactly 32 bytes (e.g. `openssl rand -base64 32`)');
   }
 
+  const auditCheckpointFile = path.resolve(cwd, read.string('VAULT_AUDIT_CHECKPOINT_FILE', path.join(dataDir, 'audit-checkpoints.ndjson')));
   const config: VaultConfig = {
     nodeEnv,
     host: read.string('HOST', '127.0.0.1'),
@@ -139,7 +142,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     dekCacheSize: read.int('VAULT_DEK_CACHE_SIZE', 10_000, 0, 1_000_000),
     dekCacheTtlMs: read.int('VAULT_DEK_CACHE_TTL_MS', 60_000, 0, 3_600_000),
     tokenCacheTtlMs: read.int('VAULT_TOKEN_CACHE_TTL_MS', 1_000, 0, 1_000),
-    auditCheckpointFile: path.resolve(cwd, read.string('VAULT_AUDIT_CHECKPOINT_FILE', path.join(dataDir, 'audit-checkpoints.ndjson'))),
+    auditCheckpointFile,
+    // Beside the checkpoint file by default: both are the anchors kept outside the database.
+    auditTrustedKeysFile: path.resolve(cwd, read.string('VAULT_AUDIT_TRUSTED_KEYS_FILE', path.join(path.dirname(auditCheckpointFile), 'audit-trusted-keys.ndjson'))),
     auditCheckpointEvery: read.int('VAULT_AUDIT_CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     auditCheckpointIntervalMs: read.int('VAULT_AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 100, 86_400_000),
     auditSealIntervalMs: read.int('VAULT_AUDIT_SEAL_INTERVAL_MS', 50, 5, 10_000),

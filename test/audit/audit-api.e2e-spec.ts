@@ -198,7 +198,7 @@ describe('audit API for security staff (HTTP)', () => {
     expect(events.length).toBeGreaterThanOrEqual(3);
     expect(verified.status).toBe(0);
     expect(JSON.parse(lastLine(verified.stdout))).toMatchObject({ valid: true });
-  });
+  }, 90_000);
 
   it('fail closed: when no event can be written, reads answer 503 without plaintext and writes roll back', async () => {
     const [{ n: before }] = await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM customers');

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { canonicalEvent, canonicalJson, chainHash, rowToEvent, EVENT_SELECT, type AuditEventView, type EventRow } from '../../src/audit/audit-event.js';
@@ -12,7 +13,7 @@ import { PgAuditLog } from '../../src/audit/pg-audit-log.js';
 import { VaultError } from '../../src/common/vault-error.js';
 import { createTestDatabase, startTestApp, type TestApp } from '../helpers/test-app.js';
 import { lastLine } from '../helpers/vault-process.js';
-import { breakAuditInserts, cliEnv, runCli, sampleEvent, tamper } from './helpers.js';
+import { breakAuditInserts, cliEnv, rehashFrom, runCli, sampleEvent, tamper } from './helpers.js';
 
 const open: TestApp[] = [];
 afterEach(async () => {
@@ -27,9 +28,11 @@ async function start(options: Parameters<typeof startTestApp>[0] = {}): Promise<
 
 /** 20 sealed events, sealed in rounds of 5 so that checkpoints sit at seq 5, 10, 15 and 20. */
 async function chainOf20(): Promise<TestApp> {
-  const vault = await start();
+  // No sealing tick (sealNow drives it): the first checkpoint comes with the first sealed batch.
+  const vault = await start({ env: { VAULT_AUDIT_SEAL_INTERVAL_MS: '10000' } });
   const log = vault.app.get(AuditLog);
   const sealer = vault.app.get(AuditSealer);
+  await sealer.sealNow();
   for (let round = 0; round < 4; round++) {
     await Promise.all(Array.from({ length: 5 }, () => log.record(sampleEvent())));
     await sealer.sealNow();
@@ -47,7 +50,9 @@ async function collect(chunks: AsyncIterable<string>): Promise<string[]> {
   return text.split('\n').filter((l) => l.length > 0);
 }
 
-function verify(vault: TestApp): Promise<VerifyReport> {
+/** As the API and the CLI do: seal what is pending (the first checkpoint with it), then verify. */
+async function verify(vault: TestApp): Promise<VerifyReport> {
+  await vault.app.get(AuditSealer).sealNow();
   return vault.app.get(AuditVerifier).verify();
 }
 
@@ -138,7 +143,7 @@ describe('audit chain (real PostgreSQL)', () => {
       await tamper(vault, `UPDATE audit_events SET purpose = 'marketing' WHERE seq = 7`);
       const report = await verify(vault);
       expect(report).toMatchObject({ valid: false, firstInvalidSeq: 7, checked: 6 });
-      expect(report.problem).toMatch(/seq 7: hash does not match/);
+      expect(report).toMatchObject({ problem: 'event_hash_mismatch', message: expect.stringMatching(/seq 7: hash does not match/) });
       // The CLI says the same: exit 1, the first bad seq on stderr, the report as the last line.
       const cli = await runCli(['audit:verify'], cliEnv(vault));
       expect(cli.status).toBe(1);
@@ -149,7 +154,7 @@ describe('audit chain (real PostgreSQL)', () => {
       const other = await chainOf20();
       await tamper(other, `UPDATE audit_events SET resource_id = 'someone-else' WHERE seq = 9`);
       expect(await verify(other)).toMatchObject({ valid: false, firstInvalidSeq: 9 });
-    });
+    }, 90_000);
 
     it('a deleted event', async () => {
       const vault = await chainOf20();
@@ -199,12 +204,11 @@ describe('audit chain (real PostgreSQL)', () => {
       expect(await verify(vault)).toMatchObject({ valid: false, firstInvalidSeq: 7 });
     });
 
-    it('a truncated tail (events and their checkpoints gone): the checkpoint file still names seq 20', async () => {
+    it('a truncated tail (events and their checkpoints gone): the checkpoint file still names seq 20; nothing after the checkpoint at 10 is vouched for', async () => {
       const vault = await chainOf20();
       await tamper(vault, 'DELETE FROM audit_events WHERE seq > 12; DELETE FROM audit_checkpoints WHERE seq > 12');
       const report = await verify(vault);
-      expect(report).toMatchObject({ valid: false, firstInvalidSeq: 13, checked: 12, head: { seq: 12 } });
-      expect(report.problem).toMatch(/truncated/);
+      expect(report).toMatchObject({ valid: false, firstInvalidSeq: 11, checked: 12, head: { seq: 12 }, problem: 'log_truncated' });
     });
 
     it('a forged checkpoint (altered hash, or a new one with a made-up signature)', async () => {
@@ -212,7 +216,7 @@ describe('audit chain (real PostgreSQL)', () => {
       await tamper(vault, `UPDATE audit_checkpoints SET hash = (SELECT hash FROM audit_events WHERE seq = 9) WHERE seq = 10`);
       const altered = await verify(vault);
       expect(altered).toMatchObject({ valid: false, firstInvalidSeq: 10 });
-      expect(altered.problem).toMatch(/checkpoint at seq 10 has an invalid signature/);
+      expect(altered).toMatchObject({ problem: 'checkpoint_signature_invalid', message: expect.stringMatching(/checkpoint at seq 10 has an invalid signature/) });
 
       const other = await chainOf20();
       await tamper(
@@ -226,15 +230,7 @@ describe('audit chain (real PostgreSQL)', () => {
     it('a consistently rewritten chain (every later hash recomputed) fails at the first checkpoint after the edit', async () => {
       const vault = await chainOf20();
       await tamper(vault, `UPDATE audit_events SET purpose = 'marketing' WHERE seq = 7`);
-      const rows = await vault.sql<EventRow & { seq: string; prev_hash: Buffer }>(`SELECT seq, prev_hash, ${EVENT_SELECT} FROM audit_events WHERE seq >= 7 ORDER BY seq`);
-      let prev = rows[0].prev_hash;
-      const updates: string[] = [];
-      for (const row of rows) {
-        const hash = chainHash(prev, canonicalEvent(Number(row.seq), rowToEvent(row)));
-        updates.push(`UPDATE audit_events SET prev_hash = '\\x${prev.toString('hex')}', hash = '\\x${hash.toString('hex')}' WHERE seq = ${row.seq}`);
-        prev = hash;
-      }
-      await tamper(vault, updates.join(';'));
+      await rehashFrom(vault, 7);
       const report = await verify(vault);
       // The checkpoint at 5 still matches, the one at 10 does not: seq 6 onward cannot be trusted.
       expect(report).toMatchObject({ valid: false, firstInvalidSeq: 6 });
@@ -316,7 +312,9 @@ describe('audit chain (real PostgreSQL)', () => {
   it('two processes writing at once (group commit and in-transaction) leave one valid, gapless chain; the sealer moves on when its holder stops', async () => {
     const databaseUrl = await createTestDatabase();
     const rootKey = randomBytes(32);
-    const env = { VAULT_AUDIT_SEAL_INTERVAL_MS: '5', VAULT_AUDIT_CHECKPOINT_EVERY: '100' };
+    // One checkpoint file for both (as on one host, or shared storage): it must hold every checkpoint.
+    const shared = mkdtempSync(path.join(os.tmpdir(), 'cv-shared-'));
+    const env = { VAULT_AUDIT_SEAL_INTERVAL_MS: '5', VAULT_AUDIT_CHECKPOINT_EVERY: '100', VAULT_AUDIT_CHECKPOINT_FILE: path.join(shared, 'audit-checkpoints.ndjson') };
     const [a, b] = await Promise.all([start({ databaseUrl, rootKey, env }), start({ databaseUrl, rootKey, env })]);
     const [{ n: before }] = await a.sql<{ n: number }>('SELECT (SELECT count(*) FROM audit_pending) + (SELECT count(*) FROM audit_events) AS n');
     const write = async (vault: TestApp): Promise<number> => {
@@ -358,5 +356,6 @@ describe('audit chain (real PostgreSQL)', () => {
     await survivor.app.get(AuditSealer).sealNow();
     expect(survivor.app.get(AuditSealer).isSealer).toBe(true);
     expect(await verify(survivor)).toMatchObject({ valid: true, checked: total + 1 });
+    rmSync(shared, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,7 @@
+import { canonicalEvent, chainHash, rowToEvent, EVENT_SELECT, type EventRow } from '../../src/audit/audit-event.js';
 import type { AuditEventInput } from '../../src/audit/audit-log.js';
+import { checkpointMessage, checkpointToJson, type Checkpoint, type CheckpointBody } from '../../src/audit/audit-signing.js';
+import { initSodium, signDetached, signingKeyPairFromSeed } from '../../src/crypto/index.js';
 import type { TestApp } from '../helpers/test-app.js';
 
 let counter = 0;
@@ -58,3 +61,52 @@ export function cliEnv(vault: TestApp): Record<string, string> {
 
 /** The compiled CLI, asynchronously: the test app in this process keeps sealing meanwhile. */
 export { runCliAsync as runCli } from '../helpers/vault-process.js';
+
+/**
+ * An attacker's rewrite from `fromSeq` on (after editing an event): every later prev_hash and hash
+ * recomputed, so the chain is consistent with itself (SHA-256 has no secret).
+ */
+export async function rehashFrom(vault: TestApp, fromSeq: number): Promise<void> {
+  const rows = await vault.sql<EventRow & { seq: string; prev_hash: Buffer }>(`SELECT seq, prev_hash, ${EVENT_SELECT} FROM audit_events WHERE seq >= ${fromSeq} ORDER BY seq`);
+  let prev = rows[0].prev_hash;
+  const updates: string[] = [];
+  for (const row of rows) {
+    const hash = chainHash(prev, canonicalEvent(Number(row.seq), rowToEvent(row)));
+    updates.push(`UPDATE audit_events SET prev_hash = '\\x${prev.toString('hex')}', hash = '\\x${hash.toString('hex')}' WHERE seq = ${row.seq}`);
+    prev = hash;
+  }
+  await tamper(vault, updates.join(';'));
+}
+
+/**
+ * An attacker's re-signing of every database checkpoint with a key of their own, published in
+ * audit_signing_keys as the runtime role may: each covers the chain as it now is and names the
+ * previous one. Returns the new checkpoints (as checkpoint-file lines) and the key's id.
+ */
+export async function resignCheckpoints(vault: TestApp, seed: Buffer): Promise<{ keyId: string; lines: string[] }> {
+  await initSodium();
+  const pair = signingKeyPairFromSeed(seed);
+  await vault.sql('INSERT INTO audit_signing_keys (key_id, public_key) VALUES ($1, $2)', [pair.keyId, pair.publicKey]);
+  const rows = await vault.sql<{ seq: string; at: Date; hash: Buffer }>(
+    'SELECT c.seq, c.at, e.hash FROM audit_checkpoints c JOIN audit_events e USING (seq) ORDER BY c.seq',
+  );
+  let prevSignature: Buffer | null = null;
+  const checkpoints: Checkpoint[] = [];
+  for (const row of rows) {
+    const body: CheckpointBody = { seq: Number(row.seq), hash: row.hash, at: row.at, keyId: pair.keyId, prevSignature };
+    const checkpoint: Checkpoint = { ...body, signature: signDetached(checkpointMessage(body), pair.privateKey) };
+    checkpoints.push(checkpoint);
+    prevSignature = checkpoint.signature;
+  }
+  const hex = (b: Buffer | null): string => (b === null ? 'NULL' : `'\\x${b.toString('hex')}'`);
+  await tamper(
+    vault,
+    [
+      'DELETE FROM audit_checkpoints',
+      ...checkpoints.map(
+        (c) => `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature, prev_signature) VALUES (${c.seq}, ${hex(c.hash)}, '${c.at.toISOString()}', '${c.keyId}', ${hex(c.signature)}, ${hex(c.prevSignature)})`,
+      ),
+    ].join(';'),
+  );
+  return { keyId: pair.keyId, lines: checkpoints.map((c) => JSON.stringify(checkpointToJson(c))) };
+}
