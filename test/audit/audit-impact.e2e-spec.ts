@@ -5,7 +5,7 @@ import { findLeaks } from '../helpers/leak-scan.js';
 import { createPrincipal, type TestPrincipal } from '../helpers/principals.js';
 import { startTestApp, type TestApp } from '../helpers/test-app.js';
 import { lastLine } from '../helpers/vault-process.js';
-import { cliEnv, runCli } from './helpers.js';
+import { cliEnv, runCli, textParser } from './helpers.js';
 
 const CARD = { cardNumber: '4111 1111 1111 1111', cardExpiry: '12/39', cardholderName: 'Wendeline Q Ashgrove', bankAccount: 'GB29NWBK60161331926819' };
 const person = (n: number) => ({
@@ -217,12 +217,3 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(await findLeaks(vault, [...NEEDLES, ...tokens], { reports })).toEqual([]);
   });
 });
-
-/** supertest parser that keeps a streamed body as text. */
-function textParser(res: unknown, callback: (error: Error | null, body: string) => void): void {
-  const stream = res as NodeJS.ReadableStream;
-  let text = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => (text += chunk));
-  stream.on('end', () => callback(null, text));
-}

@@ -58,3 +58,13 @@ export function cliEnv(vault: TestApp): Record<string, string> {
 
 /** The compiled CLI, asynchronously: the test app in this process keeps sealing meanwhile. */
 export { runCliAsync as runCli } from '../helpers/vault-process.js';
+
+/** supertest parser that keeps a streamed body (an export, a report) as text. */
+export function textParser(res: unknown, callback: (error: Error | null, body: string) => void): void {
+  // On Node, superagent hands the parser the raw response stream.
+  const stream = res as NodeJS.ReadableStream;
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => (text += chunk));
+  stream.on('end', () => callback(null, text));
+}
