@@ -120,10 +120,12 @@ describe('live audit stream (GET /v1/audit/stream, CLI audit:tail)', () => {
     const stored = new Map((await allEvents()).map((e) => [e.seq, e]));
     for (const e of events) expect(e).toEqual(stored.get(e.seq));
     expect(stats.connections).toBe(1);
+    expect((await vault.http().get('/metrics').expect(200)).text).toMatch(/^vault_audit_stream_connections 1$/m);
     texts.push(client.text);
 
     client.close();
     await waitFor(() => stats.connections === 0, 'the connection to be released');
+    expect((await vault.http().get('/metrics').expect(200)).text).toMatch(/^vault_audit_stream_connections 0$/m);
   });
 
   it('resumes after Last-Event-ID (or ?from=) with no gap and no duplicate; ?from=0 is the whole log', async () => {
