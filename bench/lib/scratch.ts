@@ -18,7 +18,10 @@ export interface ScratchRuntime {
   close: () => Promise<void>;
 }
 
-/** DATABASE_URL (a scratch database) or an embedded PostgreSQL in a temporary directory; migrations applied, a random root key. */
+/**
+ * DATABASE_URL (a scratch database) or an embedded PostgreSQL in a temporary directory; migrations
+ * applied; VAULT_ROOT_KEY (to reuse a database between runs) or a random root key.
+ */
 export async function scratchRuntime(prefix: string, env: Record<string, string> = {}): Promise<ScratchRuntime> {
   const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
   let embedded: EmbeddedDatabase | undefined;
@@ -27,7 +30,7 @@ export async function scratchRuntime(prefix: string, env: Record<string, string>
     embedded = new EmbeddedDatabase({ dataDir, port: await freePort() });
     url = await embedded.start();
   }
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, VAULT_ROOT_KEY: randomBytes(32).toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env });
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: url, VAULT_ROOT_KEY: process.env.VAULT_ROOT_KEY ?? randomBytes(32).toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env });
   const runtime = await openRuntime({ config, log: createRootLogger('warn') });
   return {
     runtime,

@@ -74,7 +74,7 @@ const IMPACT_SQL = `
     AND outcome = 'allowed' AND resource_type = 'customer' AND resource_id IS NOT NULL
     AND cardinality(fields_revealed) + cardinality(fields_masked) > 0
   GROUP BY resource_id
-  ORDER BY resource_id`;
+  ORDER BY resource_id COLLATE "C"`;
 
 interface ImpactRow {
   id: string;
@@ -198,6 +198,11 @@ export class AuditImpactService {
     let healthy = false;
     try {
       await client.query('BEGIN READ ONLY');
+      // Every row is read: plan for all of them (a cursor plans for the first 10% by default, which
+      // rules out a hash aggregate), and keep a scraper's hundreds of thousands of customers in memory
+      // rather than sorting them on disk. Both for this transaction only.
+      await client.query(`SET LOCAL cursor_tuple_fraction = 1.0`);
+      await client.query(`SET LOCAL work_mem = '32MB'`);
       await client.query({ text: `DECLARE impact NO SCROLL CURSOR FOR ${IMPACT_SQL}`, values: [request.actorId, request.from, request.to] });
       for (;;) {
         const { rows } = await client.query<ImpactRow>(`FETCH ${FETCH} FROM impact`);
