@@ -37,7 +37,8 @@ export class AuditImpactIndex1764200800000 implements MigrationInterface {
     }
   }
 
+  /** Not CONCURRENTLY: TypeORM reverts inside a transaction whatever `transaction` says; a drop is brief. */
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP INDEX CONCURRENTLY IF EXISTS ${INDEX}`);
+    await q.query(`DROP INDEX IF EXISTS ${INDEX}`);
   }
 }
