@@ -91,10 +91,10 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     await tick();
     // After the window: billing reads customer 4.
     await read(billing, c[4], 'payment_confirmation', 200);
-  });
+  }, 120_000);
   afterAll(async () => {
     await vault?.close();
-  });
+  }, 120_000);
 
   it('counts exactly the customers billing saw in the window, per field: plaintext, or masked only', async () => {
     const body = (await impact(`actorId=${billing.id}&from=${from}&to=${to}`).expect(200)).body as Impact;
@@ -114,7 +114,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(body.byField.fullName).toEqual({ plaintext: 2, masked: 0 });
     expect(body.byField.phone).toEqual({ plaintext: 0, masked: 1 });
     expect(body.byField.nationalId).toEqual({ plaintext: 0, masked: 0 });
-  });
+  }, 120_000);
 
   it('the window is [from, to): the bounds move what counts', async () => {
     const all = (await impact(`actorId=${billing.id}&from=2000-01-01&to=2999-01-01`).expect(200)).body as Impact;
@@ -124,7 +124,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(Object.values(none.byField).every((v) => v.plaintext === 0 && v.masked === 0)).toBe(true);
     const other = (await impact(`actorId=${otherBilling.id}&from=${from}&to=${to}`).expect(200)).body as Impact;
     expect(other.customerIds).toEqual([c[2]]);
-  });
+  }, 120_000);
 
   it('answers the same after the principal is revoked (the audit log alone), naming the revocation', async () => {
     await vault.http().delete(`/v1/principals/${billing.id}`).set('Authorization', admin.authHeader).expect(204);
@@ -133,7 +133,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(body.customerIds).toEqual([c[0], c[1]].sort());
     expect(body.actor.name).toBe(billing.name);
     expect(Date.parse(body.actor.revokedAt ?? '')).toBeGreaterThan(Date.parse(to));
-  });
+  }, 120_000);
 
   it('CSV: one row per customer, a column per field (plaintext, masked or empty)', async () => {
     const res = await impact(`actorId=${billing.id}&from=${from}&to=${to}&format=csv`).buffer(true).parse(textParser).expect(200);
@@ -150,7 +150,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
       expect(cells).toEqual(CUSTOMER_FIELDS.map((f) => (s?.revealed.has(f) ? 'plaintext' : s?.masked.has(f) ? 'masked' : '')));
       expect(firstAt >= from && lastAt < to && firstAt <= lastAt).toBe(true);
     }
-  });
+  }, 120_000);
 
   it('refuses bad queries with 400 and details, unknown principals with 404, others than security with 403, anonymous with 401', async () => {
     const cases: [string, string][] = [
@@ -174,7 +174,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(unknown.body.error.code).toBe('not_found');
     for (const p of [support, privacy, admin, ingest, otherBilling]) await impact(`actorId=${billing.id}&from=${from}&to=${to}`, p).expect(403);
     await vault.http().get(`/v1/audit/impact?actorId=${billing.id}&from=${from}&to=${to}`).expect(401);
-  });
+  }, 120_000);
 
   it('each report is audited, about the principal assessed, allowed or refused', async () => {
     const events = ((await get(security, `/v1/audit/events?action=audit.impact&limit=1000`).expect(200)).body as { events: AuditEventView[] }).events;
@@ -184,7 +184,7 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     expect(mine.find((e) => e.outcome === 'allowed')?.details).toMatchObject({ from, to, format: 'json' });
     expect(mine.filter((e) => e.status === 403).map((e) => e.actor.id).sort()).toEqual([support, privacy, admin, ingest, otherBilling].map((p) => p.id).sort());
     expect(events.some((e) => e.status === 404 && e.resource.id === '7b0c3f36-0a3c-4c55-9f60-6a1b0b7f5e21')).toBe(true);
-  });
+  }, 120_000);
 
   it('CLI audit:impact: the same report as the API (JSON last line, or CSV), and refuses bad input', async () => {
     const api = (await impact(`actorId=${billing.id}&from=${from}&to=${to}`).expect(200)).body as Impact;
@@ -215,5 +215,5 @@ describe('breach impact (GET /v1/audit/impact, CLI audit:impact)', () => {
     ].join('\n');
     const tokens = [ingest, billing, otherBilling, support, security, privacy, admin].map((p) => p.token);
     expect(await findLeaks(vault, [...NEEDLES, ...tokens], { reports })).toEqual([]);
-  });
+  }, 120_000);
 });

@@ -53,6 +53,12 @@ export class SseClient {
     return this.frames.filter((f) => f.event === 'message');
   }
 
+  /** The seq of the last event received (its `id:`), 0 before any: cheap to poll, unlike `json()`. */
+  lastSeq(): number {
+    for (let i = this.frames.length - 1; i >= 0; i--) if (this.frames[i].event === 'message') return Number(this.frames[i].id ?? 0);
+    return 0;
+  }
+
   json<T>(): T[] {
     return this.events.map((f) => JSON.parse(f.data) as T);
   }
