@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { AppModule } from '../src/app.module.js';
-import { AuditLog, type AuditEventInput } from '../src/audit/audit-log.js';
+import { AuditLog } from '../src/audit/audit-log.js';
 import { AuditQueryService } from '../src/audit/audit-query.service.js';
 import { AuditSealer } from '../src/audit/audit-sealer.js';
 import { AuditVerifier, type VerifyOptions } from '../src/audit/audit-verifier.js';
@@ -29,6 +29,7 @@ import { loadConfig } from '../src/config/config.js';
 import { EmbeddedDatabase } from '../src/database/embedded-database.js';
 import { MetricsService } from '../src/health/metrics.service.js';
 import { freePort } from './lib/procs.js';
+import { readEvent } from './lib/scratch.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -39,21 +40,6 @@ const CONCURRENCY = Number(arg('--concurrency', '64'));
 const SECONDS = Number(arg('--seconds', '5'));
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-
-function sample(i: number): AuditEventInput {
-  return {
-    requestId: `bench-${i}`,
-    actor: { id: '2f0c8f5e-5b4c-4e55-9d1e-0a0b0c0d0e0f', name: 'support-desk', kind: 'service', roles: ['support'] },
-    action: 'customer.read',
-    resource: { type: 'customer', id: '6b3f2a8e-1111-4222-8333-444455556666' },
-    purpose: 'service_support',
-    reason: 'TICKET-1234',
-    fields: { revealed: ['fullName', 'email', 'phone'], masked: ['address', 'nationalId', 'dateOfBirth'], written: [] },
-    outcome: 'allowed',
-    status: 200,
-    clientIp: '10.0.0.7',
-  };
-}
 
 /** `workers` loops each awaiting one call after another for `seconds`; latencies in ms. */
 async function closedLoop(workers: number, seconds: number, call: (i: number) => Promise<void>): Promise<{ rate: number; p50: number; p99: number }> {
@@ -104,13 +90,13 @@ async function main(): Promise<void> {
     const stats = context.get(PgAuditLog).stats;
     const dataSource = runtime.database.dataSource;
     const insertOne = `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')}) SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET_TYPES})`;
-    await closedLoop(CONCURRENCY, 1, (i) => log.record(sample(i))); // warm-up
+    await closedLoop(CONCURRENCY, 1, (i) => log.record(readEvent(i))); // warm-up
     const before = { ...stats };
-    const group = await closedLoop(CONCURRENCY, SECONDS, (i) => log.record(sample(i)));
+    const group = await closedLoop(CONCURRENCY, SECONDS, (i) => log.record(readEvent(i)));
     const batches = stats.batches - before.batches;
     const events = stats.events - before.events;
     const single = await closedLoop(CONCURRENCY, SECONDS, async (i) => {
-      await dataSource.query(insertOne, [JSON.stringify([inputToRow(sample(i))])]);
+      await dataSource.query(insertOne, [JSON.stringify([inputToRow(readEvent(i))])]);
     });
     console.log(`record() with ${CONCURRENCY} concurrent callers, ${SECONDS} s each (durable: synchronous_commit on)\n`);
     console.log('| writer | events/s | p50 ms | p99 ms | events per INSERT (mean / max) |');

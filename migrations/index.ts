@@ -5,6 +5,7 @@ import { KeyLifecycle1764100003000 } from './1764100003000-key-lifecycle.js';
 import { FasterRewrap1764100004000 } from './1764100004000-faster-rewrap.js';
 import { SearchInAccessReports1764200100000 } from './1764200100000-search-in-access-reports.js';
 import { BlindIndexNormalisation1764200101000 } from './1764200101000-blind-index-normalisation.js';
+import { AuditImpactIndex1764200800000 } from './1764200800000-audit-impact-index.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -15,4 +16,5 @@ export const MIGRATIONS: Function[] = [
   FasterRewrap1764100004000,
   SearchInAccessReports1764200100000,
   BlindIndexNormalisation1764200101000,
+  AuditImpactIndex1764200800000,
 ];

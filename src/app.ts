@@ -18,6 +18,7 @@ import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
 import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
 import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
+import { AuditStreamService, type StreamStats } from './audit/audit-stream.service.js';
 
 /**
  * Builds the HTTP application on a prepared runtime (database open, root key loaded). The same
@@ -32,6 +33,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   });
   answerClientErrors(app.getHttpServer(), runtime.log);
   exposeAuditCounters(metrics, app.get(PgAuditLog).stats, app.get(AuditSealer).stats);
+  exposeAuditStream(metrics, app.get(AuditStreamService).stats);
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
@@ -73,5 +75,15 @@ function exposeAuditCounters(metrics: MetricsService, groupCommit: GroupCommitSt
     vault_audit_sealed_events_total: { help: 'Pending events moved into the chain by this process as the sealer', read: () => sealer.sealed },
     vault_audit_checkpoints_total: { help: 'Signed checkpoints written by this process', read: () => sealer.checkpoints },
     vault_audit_checkpoint_file_errors_total: { help: 'Checkpoints that could not be appended to the checkpoint file', read: () => sealer.checkpointFileErrors },
+  });
+}
+
+/** The live audit stream on /metrics: open connections, and how many were closed for lagging. */
+function exposeAuditStream(metrics: MetricsService, stream: StreamStats): void {
+  metrics.exposeGauges({ vault_audit_stream_connections: { help: 'Open GET /v1/audit/stream connections in this process', read: () => stream.connections } });
+  metrics.exposeCounters({
+    vault_audit_stream_opened_total: { help: 'Audit streams opened in this process', read: () => stream.opened },
+    vault_audit_stream_events_total: { help: 'Events written to audit streams by this process', read: () => stream.eventsSent },
+    vault_audit_stream_closed_slow_total: { help: 'Audit streams closed because the consumer fell more than VAULT_AUDIT_STREAM_MAX_BACKLOG events behind', read: () => stream.closedSlow },
   });
 }

@@ -112,6 +112,17 @@ export class AuditQueryService {
     }
   }
 
+  /** The sealed events after `afterSeq`, in seq order, at most `limit` (the live stream's reads). */
+  after(afterSeq: number, limit: number): Promise<ViewRow[]> {
+    return this.rows({}, afterSeq, limit);
+  }
+
+  /** The seq of the last sealed event (0 for an empty log). */
+  async headSeq(): Promise<number> {
+    const { rows } = await this.db.pool.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM audit_events');
+    return Number(rows[0].seq ?? 0);
+  }
+
   /** Whether a customer row exists (tombstones of erased customers included). */
   async customerExists(id: string): Promise<boolean> {
     const rows = await this.dataSource.query<unknown[]>('SELECT 1 FROM customers WHERE id = $1', [id]);

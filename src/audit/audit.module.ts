@@ -4,10 +4,13 @@ import { DataSource } from 'typeorm';
 import { AccessModule } from '../access/access.module.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { AuditDb } from './audit-db.js';
+import { AuditImpactController } from './audit-impact.controller.js';
+import { AuditImpactService } from './audit-impact.service.js';
 import { AuditLog } from './audit-log.js';
 import { AuditQueryService } from './audit-query.service.js';
 import { AuditSealer } from './audit-sealer.js';
 import { AuditSigning } from './audit-signing.js';
+import { AuditStreamService } from './audit-stream.service.js';
 import { AuditVerifier } from './audit-verifier.js';
 import { AuditedAnswers } from './audited-answers.js';
 import { AccessReportController, AuditController } from './audit.controller.js';
@@ -19,7 +22,7 @@ import { PgAuditLog } from './pg-audit-log.js';
 @Global()
 @Module({
   imports: [AccessModule],
-  controllers: [AuditController, AccessReportController],
+  controllers: [AuditController, AccessReportController, AuditImpactController],
   providers: [
     PgAuditLog,
     { provide: AuditLog, useExisting: PgAuditLog },
@@ -31,8 +34,10 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditQueryService,
     AuditService,
     AuditedAnswers,
+    AuditImpactService,
+    AuditStreamService,
   ],
-  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditImpactService, AuditStreamService],
 })
 export class AuditModule implements OnModuleInit {
   constructor(

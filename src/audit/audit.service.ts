@@ -18,7 +18,7 @@ export interface PublicKeyView {
 }
 
 /** A date-time without an offset is read as UTC, whatever the server's time zone. */
-function parseDate(value: string | undefined): Date | undefined {
+export function parseDate(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const utc = /T[^Z+-]*(\d)$/.test(value) ? `${value}Z` : value;
   return new Date(utc);

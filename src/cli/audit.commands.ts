@@ -8,6 +8,12 @@ import { AuditSealer } from '../audit/audit-sealer.js';
 import { AuditVerifier } from '../audit/audit-verifier.js';
 import { toFilters } from '../audit/audit.service.js';
 import { AuditExportQueryDto } from '../audit/dto/audit-query.dto.js';
+import { AuditImpactService, impactRequest } from '../audit/audit-impact.service.js';
+import { toStreamEvent } from '../audit/audit-stream.service.js';
+import { AuditImpactQueryDto } from '../audit/dto/audit-impact.dto.js';
+import { SEQ_PATTERN } from '../audit/dto/audit-stream.dto.js';
+import { VAULT_CONFIG } from '../config/runtime.js';
+import type { VaultConfig } from '../config/config.js';
 import { validationDetails } from '../common/validation.js';
 import { operatorTrail } from '../principals/operator.js';
 import { withVaultContext, type CliOutput } from './cli-context.js';
@@ -22,6 +28,18 @@ interface ExportOptions {
   outcome?: string;
   from?: string;
   to?: string;
+}
+
+/** Validates CLI options with the HTTP route's DTO: the same rules, the same messages. */
+async function validated<T extends object>(type: new () => T, options: Record<string, unknown>): Promise<T> {
+  const dto = plainToInstance(type, options);
+  const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true, validationError: { target: false, value: false } });
+  if (errors.length > 0) throw new CliError(`invalid input: ${validationDetails(errors).map((d) => `${d.field} ${d.problem}`).join('; ')}`);
+  return dto;
+}
+
+async function writeOut(chunk: string): Promise<void> {
+  if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
 }
 
 /**
@@ -62,19 +80,113 @@ export function registerAuditCommands(program: Command, out: CliOutput): void {
     .option('--from <date>', 'ISO 8601, inclusive')
     .option('--to <date>', 'ISO 8601, exclusive')
     .action(async (options: ExportOptions) => {
-      const dto = plainToInstance(AuditExportQueryDto, { ...options });
-      const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true, validationError: { target: false, value: false } });
-      if (errors.length > 0) throw new CliError(`invalid input: ${validationDetails(errors).map((d) => `${d.field} ${d.problem}`).join('; ')}`);
-      const { format = 'ndjson', ...filters } = dto;
+      const { format = 'ndjson', ...filters } = await validated(AuditExportQueryDto, { ...options });
       await withVaultContext(async (context) => {
         await context.get(AuditSealer).sealNow();
         const trail = operatorTrail('audit.export', 'audit');
         trail.details = { format };
         // Recorded before the first event leaves, as on the HTTP route.
         await context.get(AuditLog, { strict: false }).record(trail.toEvent('allowed', 0));
-        for await (const chunk of context.get(AuditQueryService).export(toFilters(filters), format)) {
-          if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
-        }
+        for await (const chunk of context.get(AuditQueryService).export(toFilters(filters), format)) await writeOut(chunk);
       });
     });
+
+  program
+    .command('audit:impact')
+    .description('breach impact: the customers (and per field, plaintext or masked) a principal saw in [from, to), from the audit log alone; JSON on one line, or CSV')
+    .requiredOption('--actor <uuid>', 'the principal (revoked ones included)')
+    .requiredOption('--from <date>', 'ISO 8601, inclusive')
+    .requiredOption('--to <date>', 'ISO 8601, exclusive')
+    .option('--format <format>', 'json or csv', 'json')
+    .action(async (options: { actor: string; from: string; to: string; format: string }) => {
+      const dto = await validated(AuditImpactQueryDto, { actorId: options.actor, from: options.from, to: options.to, format: options.format });
+      let request;
+      try {
+        request = impactRequest(dto);
+      } catch (error) {
+        const details = (error as { details?: { field: string; problem: string }[] }).details ?? [];
+        throw new CliError(`invalid input: ${details.map((d) => `${d.field} ${d.problem}`).join('; ')}`);
+      }
+      const format = dto.format ?? 'json';
+      await withVaultContext(async (context) => {
+        const trail = operatorTrail('audit.impact', 'principal');
+        trail.resource.id = request.actorId;
+        trail.details = { from: request.from.toISOString(), to: request.to.toISOString(), format };
+        const log = context.get(AuditLog, { strict: false });
+        let chunks;
+        try {
+          chunks = await context.get(AuditImpactService, { strict: false }).prepare(request, format);
+        } catch (error) {
+          await log.record(trail.toEvent('denied', 0));
+          if ((error as { code?: string }).code === 'not_found') throw new CliError('the audit log names no such principal');
+          throw error;
+        }
+        // Recorded before the report leaves, as on the HTTP route.
+        await log.record(trail.toEvent('allowed', 0));
+        for await (const chunk of chunks) await writeOut(chunk);
+        if (format === 'json') await writeOut('\n');
+      });
+    });
+
+  program
+    .command('audit:tail')
+    .description('follow the audit log: each sealed event as one NDJSON line on stdout as it is chained, until killed (SIGINT, SIGTERM) or stdout closes')
+    .option('--from <seq>', 'start after this seq (0: the whole log); default: new events only')
+    .action(async (options: { from?: string }) => {
+      if (options.from !== undefined && !SEQ_PATTERN.test(options.from)) throw new CliError('--from must be a seq (a non-negative integer)');
+      await withVaultContext(async (context) => {
+        const query = context.get(AuditQueryService, { strict: false });
+        const config = context.get<VaultConfig>(VAULT_CONFIG, { strict: false });
+        const head = await query.headSeq();
+        let after = options.from === undefined ? head : Number(options.from);
+        if (after > head) throw new CliError(`--from is beyond the head of the audit log (${head})`);
+        const trail = operatorTrail('audit.stream', 'audit');
+        trail.details = { after, resumed: options.from !== undefined };
+        await context.get(AuditLog, { strict: false }).record(trail.toEvent('allowed', 0));
+        await follow(query, after, config.auditStreamPollMs, (next) => (after = next));
+      });
+    });
+}
+
+/**
+ * Pulls sealed events after `after` and writes them as NDJSON until a signal or a closed stdout. The
+ * reads follow stdout's pace (a slow shipper holds nothing), so no backlog cap is needed here.
+ */
+async function follow(query: AuditQueryService, after: number, pollMs: number, progress: (seq: number) => void): Promise<void> {
+  let stop = false;
+  let wake: (() => void) | undefined;
+  const halt = (): void => {
+    stop = true;
+    wake?.();
+  };
+  process.once('SIGINT', halt);
+  process.once('SIGTERM', halt);
+  process.stdout.once('error', halt);
+  try {
+    while (!stop) {
+      const rows = await query.after(after, 1_000);
+      let chunk = '';
+      for (const row of rows) {
+        const event = toStreamEvent(row);
+        if (event.seq !== after + 1) break;
+        chunk += `${event.json}\n`;
+        after = event.seq;
+      }
+      if (chunk !== '') {
+        await writeOut(chunk);
+        progress(after);
+      }
+      if (rows.length < 1_000) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, pollMs);
+        });
+        wake = undefined;
+      }
+    }
+  } finally {
+    process.off('SIGINT', halt);
+    process.off('SIGTERM', halt);
+    process.stdout.off('error', halt);
+  }
 }

@@ -33,6 +33,12 @@ export interface VaultConfig {
   auditCheckpointEvery: number;
   auditCheckpointIntervalMs: number;
   auditSealIntervalMs: number;
+  /** Live audit stream: events queued for one slow consumer before it is closed with a resume position. */
+  auditStreamMaxBacklog: number;
+  /** Live audit stream: SSE comment sent this often so proxies keep an idle stream open. */
+  auditStreamHeartbeatMs: number;
+  /** Live audit stream: how often a process with open streams looks for newly chained events. */
+  auditStreamPollMs: number;
   /** DEKs rewrapped per transaction by the KEK rotation job. */
   rotationBatchSize: number;
   /** Pause between rotation batches (lets traffic through; tests use it to slow a job down). */
@@ -148,6 +154,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     auditCheckpointEvery: read.int('VAULT_AUDIT_CHECKPOINT_EVERY', 1000, 1, 10_000_000),
     auditCheckpointIntervalMs: read.int('VAULT_AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 100, 86_400_000),
     auditSealIntervalMs: read.int('VAULT_AUDIT_SEAL_INTERVAL_MS', 50, 5, 10_000),
+    auditStreamMaxBacklog: read.int('VAULT_AUDIT_STREAM_MAX_BACKLOG', 10_000, 1, 1_000_000),
+    auditStreamHeartbeatMs: read.int('VAULT_AUDIT_STREAM_HEARTBEAT_MS', 15_000, 100, 600_000),
+    auditStreamPollMs: read.int('VAULT_AUDIT_STREAM_POLL_MS', 250, 10, 60_000),
     rotationBatchSize: read.int('VAULT_ROTATION_BATCH_SIZE', 1000, 1, 100_000),
     rotationBatchPauseMs: read.int('VAULT_ROTATION_BATCH_PAUSE_MS', 0, 0, 60_000),
     rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 60_000, 0, 10_000_000),

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** A monotonic figure kept elsewhere (a component's stats), read at scrape time. */
 export type CounterSource = () => number;
@@ -48,6 +48,20 @@ export class MetricsService {
   /** A search by `field` found nothing. The label is the field's name, never the term. */
   countEmptySearch(field: string): void {
     this.emptySearches.inc({ field });
+  }
+
+  /** Exposes gauges (current values, e.g. open connections) that components keep, read at each scrape. */
+  exposeGauges(gauges: Record<string, { help: string; read: () => number }>): void {
+    for (const [name, { help, read }] of Object.entries(gauges)) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    }
   }
 
   observe(method: string, route: string, status: number, seconds: number): void {

@@ -110,3 +110,13 @@ export async function resignCheckpoints(vault: TestApp, seed: Buffer): Promise<{
   );
   return { keyId: pair.keyId, lines: checkpoints.map((c) => JSON.stringify(checkpointToJson(c))) };
 }
+
+/** supertest parser that keeps a streamed body (an export, a report) as text. */
+export function textParser(res: unknown, callback: (error: Error | null, body: string) => void): void {
+  // On Node, superagent hands the parser the raw response stream.
+  const stream = res as NodeJS.ReadableStream;
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => (text += chunk));
+  stream.on('end', () => callback(null, text));
+}

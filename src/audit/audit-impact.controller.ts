@@ -1,0 +1,61 @@
+import { Controller, Get, Inject, Query, Res, StreamableFile } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Readable } from 'node:stream';
+import { Policy } from '../access/route-policy.js';
+import type { Actor } from '../access/vocabulary.js';
+import { VaultError } from '../common/vault-error.js';
+import { CurrentActor } from '../principals/current-actor.js';
+import { AuditImpactService } from './audit-impact.service.js';
+import { AuditStreamService } from './audit-stream.service.js';
+import type { AuditTrail } from './audit-trail.js';
+import { Audited, Trail } from './audited.decorator.js';
+import { AuditImpactQueryDto } from './dto/audit-impact.dto.js';
+import { AuditStreamQueryDto, SEQ_PATTERN } from './dto/audit-stream.dto.js';
+
+const CONTENT_TYPES = { json: 'application/json; charset=utf-8', csv: 'text/csv; charset=utf-8' } as const;
+
+/** DESIGN §4: breach impact and the live stream, for security staff. Both are audited. */
+@ApiTags('audit')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'missing, unknown or revoked token' })
+@ApiForbiddenResponse({ description: 'the caller is not security staff' })
+@Policy('read', 'AuditLog')
+@Controller('v1/audit')
+export class AuditImpactController {
+  constructor(
+    @Inject(AuditImpactService) private readonly impact: AuditImpactService,
+    @Inject(AuditStreamService) private readonly stream: AuditStreamService,
+  ) {}
+
+  @Get('impact')
+  @Audited('audit.impact', 'principal')
+  @ApiOperation({ summary: 'what one principal could have seen in [from, to): distinct customers, per field in plaintext or masked only (allowed events only)' })
+  @ApiOkResponse({ description: 'json: {actor, from, to, customerIds, customers, byField:{field:{plaintext, masked}}}; csv: customerId, firstAt, lastAt and one column per field (plaintext, masked or empty)' })
+  @ApiProduces(CONTENT_TYPES.json, CONTENT_TYPES.csv)
+  @ApiBadRequestResponse({ description: 'actorId, from or to missing or invalid; from not before to; unknown format' })
+  @ApiNotFoundResponse({ description: 'the audit log names no such principal' })
+  async report(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditImpactQueryDto): Promise<StreamableFile> {
+    const { format, chunks } = await this.impact.open(actor, trail, query);
+    // Returned, not written: the interceptor commits this request's event before the stream starts.
+    return new StreamableFile(Readable.from(chunks), {
+      type: CONTENT_TYPES[format],
+      disposition: format === 'csv' ? 'attachment; filename="breach-impact.csv"' : undefined,
+    });
+  }
+
+  @Get('stream')
+  @Audited('audit.stream', 'audit')
+  @ApiOperation({ summary: 'Server-Sent Events: each sealed event as it is chained (id = seq); Last-Event-ID or ?from= resumes after that seq' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'events `id: <seq>` / `data: <event JSON>`; heartbeat comments; `event: resume` with {seq, reason} before the vault closes a stream' })
+  @ApiBadRequestResponse({ description: 'Last-Event-ID or from is not a seq, or is beyond the head of the log' })
+  async open(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditStreamQueryDto, @Res() res: Response): Promise<void> {
+    const lastEventId = res.req.get('last-event-id');
+    if (lastEventId !== undefined && !SEQ_PATTERN.test(lastEventId.trim())) {
+      throw new VaultError('invalid_input', 'the request is invalid', [{ field: 'Last-Event-ID', problem: 'must be a seq (a non-negative integer)' }]);
+    }
+    const after = lastEventId !== undefined ? Number(lastEventId.trim()) : query.from !== undefined ? Number(query.from) : undefined;
+    await this.stream.open(actor, trail, after, res);
+  }
+}
