@@ -274,7 +274,7 @@ export class AccessPolicy {
     const ability = this.abilityFor(actor, purpose);
     if ((ability.can as (action: string, subject: string) => boolean)(rule[0], rule[1])) return;
     if (rule[1] === 'Customer' && rule[0] === 'read') throw forbidden(`reading customers for purpose ${purpose ?? 'none'} is not allowed to this principal`);
-    if (rule[1] === 'Customer' && rule[0] === 'search') throw forbidden(`searching customers for purpose ${purpose ?? 'none'} is not allowed to this principal`);
+    if (rule[1] === 'Customer' && rule[0] === 'search') throw new VaultError('search_not_allowed', `searching customers for purpose ${purpose ?? 'none'} is not allowed to this principal`);
     const action = actionName(rule);
     const hint = action === 'correct' && actor.roles.includes('support') && purpose !== 'customer_request' ? ' (support corrects only with purpose customer_request)' : '';
     throw forbidden(`action ${action} is not allowed to this principal${hint}`);

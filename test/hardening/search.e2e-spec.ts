@@ -85,10 +85,13 @@ describe('search: policy, limit, access report, metrics (HTTP)', () => {
     const p = await as(role as 'ingest');
     const res = await search(p, purpose, { [field]: GUESSES[field] }).expect(403);
     expect(res.body.error.code).toBe('search_not_allowed');
-    expect(res.body.error.message).toContain(field);
+    // A role that may not search at all for the purpose is refused by the route's policy, before the
+    // body is looked at: its message names the purpose only.
+    const wholeRoute = role === 'marketing' || role === 'admin';
+    if (!wholeRoute) expect(res.body.error.message).toContain(field);
     expect(res.body.error.message).toContain(purpose);
     expect(res.text).not.toContain(nadia);
-    const events = (await searchEvents(p.id)).filter((e) => e.purpose === purpose && e.details.searchBy === field);
+    const events = (await searchEvents(p.id)).filter((e) => e.purpose === purpose && (wholeRoute || e.details.searchBy === field));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ outcome: 'denied', status: 403 });
     expect(events[0].details.customerIds).toBeUndefined();
