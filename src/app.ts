@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { AppModule } from './app.module.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
@@ -12,6 +12,7 @@ import { requestContext, routeOf } from './common/request-context.js';
 import { createValidationPipe } from './common/validation.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
+import { buildOpenApiDocument } from './openapi/openapi-document.js';
 import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
 import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
 
@@ -37,13 +38,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   app.useGlobalFilters(new AllExceptionsFilter(runtime.log));
   app.useGlobalPipes(createValidationPipe());
 
-  const openApi = new DocumentBuilder()
-    .setTitle('Customer Vault')
-    .setDescription('Encrypted, purpose-bound, audited storage of customers\' personal and payment data.')
-    .setVersion('1')
-    .addBearerAuth()
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app));
   await app.init();
   return app;
 }
