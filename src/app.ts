@@ -10,6 +10,7 @@ import { jsonBody } from './common/json-body.js';
 import { PinoNestLogger } from './common/logger.js';
 import { requestContext, routeOf } from './common/request-context.js';
 import { createValidationPipe } from './common/validation.js';
+import { consoleMiddleware } from './console/console.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
@@ -34,6 +35,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   app.set('query parser', 'simple');
   app.use(requestContext(runtime.log, (req, res, seconds) => metrics.observe(req.method, routeOf(req), res.statusCode, seconds)));
   app.use(helmet());
+  app.use('/console', consoleMiddleware());
   app.use(...jsonBody(runtime.config.bodyLimitBytes, runtime.log));
   app.useGlobalFilters(new AllExceptionsFilter(runtime.log));
   app.useGlobalPipes(createValidationPipe());
