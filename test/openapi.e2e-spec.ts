@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Response } from 'supertest';
+import { readFileSync } from 'node:fs';
+import ts from 'typescript';
+import { createVaultClient } from '../client/index.js';
 import { clientSources, staleFiles } from '../src/openapi/generate-client.js';
 import { createPrincipal, type TestPrincipal } from './helpers/principals.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
@@ -140,6 +143,24 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
   it('every documented operation was exercised above, and nothing undocumented answers', () => {
     const documented = Object.entries(doc.paths).flatMap(([route, item]) => Object.keys(item).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => `${m} ${route}`));
     expect([...seen].sort()).toEqual(documented.sort());
+  });
+
+  it("the README's typed-client example runs as written against a live vault", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const snippet = /## The typed client[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(snippet).toBeDefined();
+    expect((snippet as string).split('\n').filter((line) => line.trim() !== '').length).toBeLessThanOrEqual(15);
+    const body = (snippet as string).replace(/^import .*$/m, '');
+    const js = ts.transpileModule(body, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+    await vault.app.listen(0, '127.0.0.1');
+    const address = vault.app.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const printed: unknown[] = [];
+    const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (...values: unknown[]) => Promise<void>;
+    const run = new AsyncFunction('createVaultClient', 'process', 'console', js.replace("'http://localhost:8080'", `'http://127.0.0.1:${port}'`));
+    const billing = await createPrincipal(vault, { roles: ['billing'] });
+    await run(createVaultClient, { env: { VAULT_TOKEN: billing.token } }, { log: (...values: unknown[]) => printed.push(...values) });
+    expect(printed).toEqual(['Tran Thi Binh', ['fullName', 'email']]);
   });
 
   it('the committed typed client (client/openapi.json, client/schema.ts) matches the live document', async () => {
