@@ -133,6 +133,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/flags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** denied bursts, searches that found nothing, plaintext reads outside office hours, over a window */
+        get: operations["AuditFlags_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/principals": {
         parameters: {
             query?: never;
@@ -473,6 +490,70 @@ export interface components {
             nextCursor: string | null;
             /** Format: uuid */
             customerId: string;
+        };
+        OfficeHoursDto: {
+            /** @example 08:00 */
+            start: string;
+            /** @example 18:00 */
+            end: string;
+            /** @example Asia/Ho_Chi_Minh */
+            timeZone: string;
+        };
+        FlaggedActorDto: {
+            id: string | null;
+            name: string;
+            kind: string;
+        };
+        DeniedBurstDto: {
+            actor: components["schemas"]["FlaggedActorDto"];
+            /**
+             * Format: date-time
+             * @description start of the 5-minute window
+             */
+            windowStart: string;
+            denied: number;
+        };
+        DeniedBurstsDto: {
+            total: number;
+            items: components["schemas"]["DeniedBurstDto"][];
+        };
+        EmptySearchDto: {
+            seq: number;
+            /** Format: date-time */
+            at: string;
+            actor: components["schemas"]["FlaggedActorDto"];
+            /** @description the field searched by (never the term) */
+            searchBy: string | null;
+        };
+        EmptySearchesDto: {
+            total: number;
+            items: components["schemas"]["EmptySearchDto"][];
+        };
+        AfterHoursReadDto: {
+            seq: number;
+            /** Format: date-time */
+            at: string;
+            actor: components["schemas"]["FlaggedActorDto"];
+            action: string;
+            customerId: string | null;
+            revealed: string[];
+        };
+        AfterHoursReadsDto: {
+            total: number;
+            items: components["schemas"]["AfterHoursReadDto"][];
+        };
+        AuditFlagsDto: {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            officeHours: components["schemas"]["OfficeHoursDto"];
+            /** @description actors with 10 or more denied requests within 5 minutes */
+            deniedBursts: components["schemas"]["DeniedBurstsDto"];
+            /** @description searches that found nothing */
+            emptySearches: components["schemas"]["EmptySearchesDto"];
+            /** @description allowed plaintext reveals outside office hours */
+            afterHoursReads: components["schemas"]["AfterHoursReadsDto"];
         };
         CreatePrincipalDto: {
             /**
@@ -1094,6 +1175,75 @@ export interface operations {
             };
             /** @description no such customer and no event about it */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description rate limited (Retry-After says when to come back) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    AuditFlags_list: {
+        parameters: {
+            query?: {
+                /** @description ISO 8601 date or date-time, inclusive */
+                from?: string;
+                /** @description ISO 8601 date or date-time, exclusive */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditFlagsDto"];
+                };
+            };
+            /** @description bad dates, from not before to, or a window over 31 days */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the caller is not security staff */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -121,6 +121,8 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
     conforms('get', '/v1/audit/export', await vault.http().get('/v1/audit/export?format=csv').set(as(who.security)));
     conforms('get', '/v1/audit/verify', await vault.http().get('/v1/audit/verify').set(as(who.security)));
     conforms('get', '/v1/audit/public-key', await vault.http().get('/v1/audit/public-key').set(as(who.security)));
+    conforms('get', '/v1/audit/flags', await vault.http().get('/v1/audit/flags').set(as(who.security)));
+    conforms('get', '/v1/audit/flags', await vault.http().get('/v1/audit/flags?from=2020-01-01&to=2021-01-01').set(as(who.security)));
   });
 
   it('principal and key routes', async () => {

@@ -7,6 +7,7 @@ import { initialLang, keepLang, translator, type Key, type Lang } from './i18n.j
 import { AccessReportPage } from './pages/access-report.js';
 import { EventsPage } from './pages/events.js';
 import { ExportsPage } from './pages/exports.js';
+import { FlagsPage } from './pages/flags.js';
 import { KeysPage } from './pages/keys.js';
 import { PrincipalsPage } from './pages/principals.js';
 import { VerifyPage } from './pages/verify.js';
@@ -24,6 +25,7 @@ const PAGES: Page[] = [
   { id: 'report', label: 'nav.report', roles: ['security', 'privacy'], view: AccessReportPage },
   { id: 'verify', label: 'nav.verify', roles: ['security'], view: VerifyPage },
   { id: 'exports', label: 'nav.exports', roles: ['security'], view: ExportsPage },
+  { id: 'flags', label: 'nav.flags', roles: ['security'], view: FlagsPage },
   { id: 'principals', label: 'nav.principals', roles: ['admin'], view: PrincipalsPage },
   { id: 'keys', label: 'nav.keys', roles: ['admin'], view: KeysPage },
 ];

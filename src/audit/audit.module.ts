@@ -4,6 +4,8 @@ import { DataSource } from 'typeorm';
 import { AccessModule } from '../access/access.module.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { AuditDb } from './audit-db.js';
+import { AuditFlagsController } from './audit-flags.controller.js';
+import { AuditFlagsService } from './audit-flags.service.js';
 import { AuditLog } from './audit-log.js';
 import { AuditQueryService } from './audit-query.service.js';
 import { AuditSealer } from './audit-sealer.js';
@@ -18,7 +20,7 @@ import { PgAuditLog } from './pg-audit-log.js';
 @Global()
 @Module({
   imports: [AccessModule],
-  controllers: [AuditController, AccessReportController],
+  controllers: [AuditController, AccessReportController, AuditFlagsController],
   providers: [
     PgAuditLog,
     { provide: AuditLog, useExisting: PgAuditLog },
@@ -29,6 +31,7 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditVerifier,
     AuditQueryService,
     AuditService,
+    AuditFlagsService,
   ],
   exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService],
 })

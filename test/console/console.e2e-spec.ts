@@ -82,8 +82,13 @@ describe('console in Chromium', () => {
     expect((await fetch(`${base}/console/nope.js`)).status).toBe(404);
   });
 
-  it('a security user finds a customer\'s denied read in the access report', async () => {
+  it('a security user sees flags, and finds a customer\'s denied read in the access report', async () => {
     const page = await signIn(who.security);
+    await page.getByRole('link', { name: 'Flags' }).click();
+    await page.getByRole('heading', { name: /Bursts of denied requests/ }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole('link', { name: 'Events' }).click();
+    await page.locator('table').first().waitFor();
     expect(await seriousViolations(page)).toEqual([]);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'events.png'), fullPage: false });
     await page.getByRole('link', { name: 'Customer access report' }).click();
@@ -161,7 +166,7 @@ describe('console in Chromium', () => {
   it('a support token sees no audit or key pages, and the API refuses them anyway', async () => {
     const page = await signIn(who.support);
     const nav = page.getByRole('navigation', { name: 'main' });
-    for (const label of ['Events', 'Chain verification', 'Exports', 'Principals', 'Keys', 'Customer access report']) {
+    for (const label of ['Events', 'Chain verification', 'Exports', 'Flags', 'Principals', 'Keys', 'Customer access report']) {
       expect(await nav.getByRole('link', { name: label }).count()).toBe(0);
     }
     await page.getByText('Nothing this token may see here').waitFor();

@@ -90,3 +90,61 @@ export class PublicKeyDto {
   @ApiProperty({ enum: ['Ed25519'] }) algorithm!: 'Ed25519';
   @ApiProperty({ type: [PreviousKeyDto] }) previousKeys!: PreviousKeyDto[];
 }
+
+export class FlaggedActorDto {
+  @ApiProperty({ nullable: true, type: String }) id!: string | null;
+  @ApiProperty() name!: string;
+  @ApiProperty() kind!: string;
+}
+
+export class DeniedBurstDto {
+  @ApiProperty({ type: FlaggedActorDto }) actor!: FlaggedActorDto;
+  @ApiProperty({ format: 'date-time', description: 'start of the 5-minute window' }) windowStart!: string;
+  @ApiProperty() denied!: number;
+}
+
+export class EmptySearchDto {
+  @ApiProperty() seq!: number;
+  @ApiProperty({ format: 'date-time' }) at!: string;
+  @ApiProperty({ type: FlaggedActorDto }) actor!: FlaggedActorDto;
+  @ApiProperty({ nullable: true, type: String, description: 'the field searched by (never the term)' }) searchBy!: string | null;
+}
+
+export class AfterHoursReadDto {
+  @ApiProperty() seq!: number;
+  @ApiProperty({ format: 'date-time' }) at!: string;
+  @ApiProperty({ type: FlaggedActorDto }) actor!: FlaggedActorDto;
+  @ApiProperty() action!: string;
+  @ApiProperty({ nullable: true, type: String }) customerId!: string | null;
+  @ApiProperty({ type: [String] }) revealed!: string[];
+}
+
+export class DeniedBurstsDto {
+  @ApiProperty() total!: number;
+  @ApiProperty({ type: [DeniedBurstDto] }) items!: DeniedBurstDto[];
+}
+
+export class EmptySearchesDto {
+  @ApiProperty() total!: number;
+  @ApiProperty({ type: [EmptySearchDto] }) items!: EmptySearchDto[];
+}
+
+export class AfterHoursReadsDto {
+  @ApiProperty() total!: number;
+  @ApiProperty({ type: [AfterHoursReadDto] }) items!: AfterHoursReadDto[];
+}
+
+export class OfficeHoursDto {
+  @ApiProperty({ example: '08:00' }) start!: string;
+  @ApiProperty({ example: '18:00' }) end!: string;
+  @ApiProperty({ example: 'Asia/Ho_Chi_Minh' }) timeZone!: string;
+}
+
+export class AuditFlagsDto {
+  @ApiProperty({ format: 'date-time' }) from!: string;
+  @ApiProperty({ format: 'date-time' }) to!: string;
+  @ApiProperty({ type: OfficeHoursDto }) officeHours!: OfficeHoursDto;
+  @ApiProperty({ type: DeniedBurstsDto, description: 'actors with 10 or more denied requests within 5 minutes' }) deniedBursts!: DeniedBurstsDto;
+  @ApiProperty({ type: EmptySearchesDto, description: 'searches that found nothing' }) emptySearches!: EmptySearchesDto;
+  @ApiProperty({ type: AfterHoursReadsDto, description: 'allowed plaintext reveals outside office hours' }) afterHoursReads!: AfterHoursReadsDto;
+}
