@@ -1,7 +1,7 @@
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import type { Request, Response } from 'express';
 import { AUTHENTICATED_PREFIX } from './access/route-registry.js';
@@ -14,8 +14,10 @@ import { jsonBody } from './common/json-body.js';
 import { PinoNestLogger } from './common/logger.js';
 import { requestContext, routeOf } from './common/request-context.js';
 import { createValidationPipe } from './common/validation.js';
+import { consoleMiddleware } from './console/console.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
+import { buildOpenApiDocument } from './openapi/openapi-document.js';
 import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
 import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
 import { AuditStreamService, type StreamStats } from './audit/audit-stream.service.js';
@@ -42,19 +44,14 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   app.use(requestContext(runtime.log, (req, res, seconds) => metrics.observe(req.method, routeOf(req), res.statusCode, seconds)));
   app.use(helmet());
   app.use(AUTHENTICATED_PREFIX, app.get(Authenticator).authenticateFirst());
+  app.use('/console', consoleMiddleware());
   const answers = app.get(AuditedAnswers);
   const answer = (req: Request, res: Response, error: unknown): void => answers.send(req, res, error);
   app.use(...jsonBody(runtime.config.bodyLimitBytes, answer));
   app.useGlobalFilters(new AllExceptionsFilter(answer));
   app.useGlobalPipes(createValidationPipe());
 
-  const openApi = new DocumentBuilder()
-    .setTitle('Customer Vault')
-    .setDescription('Encrypted, purpose-bound, audited storage of customers\' personal and payment data.')
-    .setVersion('1')
-    .addBearerAuth()
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app));
   try {
     await app.init();
   } catch (error) {

@@ -37,6 +37,8 @@ export type AppAbility = MongoAbility<
   | ['read', 'AuditLog']
   /** Principals and keys (incl. key rotation and a customer's rekey). */
   | ['administer', 'Principal' | 'Key']
+  /** Who the caller itself is (GET /v1/me): every authenticated principal. */
+  | ['read', 'Self']
 >;
 
 /** `Rule.reason` of the inverted purpose rules, so the policy can answer 403 or 423. */
@@ -101,6 +103,7 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
   if (roles.has('security') || roles.has('privacy')) can('readAudit', 'Customer');
   if (roles.has('security')) can('read', 'AuditLog');
   if (roles.has('admin')) can('administer', ['Principal', 'Key']);
+  can('read', 'Self');
 
   // Contact hold on writes: after the grants it restricts. Field-restricted and conditional, so it
   // binds only a held customer instance (and, for corrections, only the contact fields); checks on

@@ -4,7 +4,7 @@ import type { CustomerAction } from './ability.factory.js';
 export const POLICY = Symbol('POLICY');
 
 /** The CASL (action, subject) pairs a route may demand: the same vocabulary as `AppAbility`. */
-export type PolicyRule = readonly [CustomerAction, 'Customer'] | readonly ['read', 'AuditLog'] | readonly ['administer', 'Principal' | 'Key'];
+export type PolicyRule = readonly [CustomerAction, 'Customer'] | readonly ['read', 'AuditLog'] | readonly ['administer', 'Principal' | 'Key'] | readonly ['read', 'Self'];
 
 export interface PolicyOptions {
   purpose?: RoutePolicy['purpose'];
@@ -34,6 +34,7 @@ export interface RoutePolicy {
 export function Policy(action: CustomerAction, subject: 'Customer', options?: PolicyOptions): MethodDecorator & ClassDecorator;
 export function Policy(action: 'read', subject: 'AuditLog', options?: PolicyOptions): MethodDecorator & ClassDecorator;
 export function Policy(action: 'administer', subject: 'Principal' | 'Key', options?: PolicyOptions): MethodDecorator & ClassDecorator;
+export function Policy(action: 'read', subject: 'Self', options?: PolicyOptions): MethodDecorator & ClassDecorator;
 export function Policy(action: PolicyRule[0], subject: PolicyRule[1], options: PolicyOptions = {}): MethodDecorator & ClassDecorator {
   return SetMetadata(POLICY, { rule: [action, subject] as PolicyRule, purpose: options.purpose ?? 'optional' } satisfies RoutePolicy);
 }

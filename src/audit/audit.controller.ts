@@ -10,6 +10,7 @@ import type { AuditTrail } from './audit-trail.js';
 import type { VerifyReport } from './audit-verifier.js';
 import { Audited, Trail } from './audited.decorator.js';
 import { AuditService, type PublicKeyView } from './audit.service.js';
+import { AccessReportDto, AuditEventPageDto, PublicKeyDto, VerifyReportDto } from './dto/audit-answers.dto.js';
 import { AccessReportQueryDto, AuditEventsQueryDto, AuditExportQueryDto } from './dto/audit-query.dto.js';
 
 const CONTENT_TYPES = { ndjson: 'application/x-ndjson; charset=utf-8', csv: 'text/csv; charset=utf-8' } as const;
@@ -27,7 +28,7 @@ export class AuditController {
   @Get('events')
   @Audited('audit.list', 'audit')
   @ApiOperation({ summary: 'events in seq order, filtered; cursor pagination (limit at most 1000)' })
-  @ApiOkResponse({ description: '{events, nextCursor}' })
+  @ApiOkResponse({ type: AuditEventPageDto })
   @ApiBadRequestResponse({ description: 'unknown filter, bad date, cursor or limit' })
   list(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditEventsQueryDto): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
     return this.audit.list(actor, trail, query);
@@ -37,6 +38,7 @@ export class AuditController {
   @Audited('audit.export', 'audit')
   @ApiOperation({ summary: 'the filtered log, streamed as NDJSON (one event per line) or CSV' })
   @ApiProduces(CONTENT_TYPES.ndjson, CONTENT_TYPES.csv)
+  @ApiOkResponse({ description: 'one event per line (NDJSON, the shape of an event of GET /v1/audit/events) or CSV with a header row', content: { [CONTENT_TYPES.ndjson]: { schema: { type: 'string' } }, [CONTENT_TYPES.csv]: { schema: { type: 'string' } } } })
   @ApiBadRequestResponse({ description: 'unknown filter, bad date or format' })
   async export(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditExportQueryDto): Promise<StreamableFile> {
     const { format = 'ndjson', ...filters } = query;
@@ -51,7 +53,7 @@ export class AuditController {
   @Get('verify')
   @Audited('audit.verify', 'audit')
   @ApiOperation({ summary: 'recompute the chain, check checkpoints and the checkpoint file; report the first bad seq' })
-  @ApiOkResponse({ description: '{valid, checked, head:{seq, hash}, firstInvalidSeq?, lastCheckpoint?, problem?, checkpoints}' })
+  @ApiOkResponse({ type: VerifyReportDto })
   verify(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail): Promise<VerifyReport> {
     return this.audit.verify(actor, trail);
   }
@@ -59,7 +61,7 @@ export class AuditController {
   @Get('public-key')
   @Audited('audit.public_key', 'audit')
   @ApiOperation({ summary: 'the Ed25519 key that verifies checkpoints, and the earlier ones' })
-  @ApiOkResponse({ description: '{keyId, publicKey (base64), algorithm, previousKeys}' })
+  @ApiOkResponse({ type: PublicKeyDto })
   publicKey(@CurrentActor() actor: Actor): Promise<PublicKeyView> {
     return this.audit.publicKey(actor);
   }
@@ -76,7 +78,7 @@ export class AccessReportController {
   @Policy('readAudit', 'Customer')
   @Audited('audit.access_report', 'customer')
   @ApiOperation({ summary: 'every event about this customer, denied ones included (pages of at most 1000)' })
-  @ApiOkResponse({ description: '{customerId, events, nextCursor}' })
+  @ApiOkResponse({ type: AccessReportDto })
   @ApiBadRequestResponse({ description: 'id is not a UUID' })
   @ApiForbiddenResponse({ description: 'the caller is neither security nor privacy staff' })
   @ApiNotFoundResponse({ description: 'no such customer and no event about it' })

@@ -4,6 +4,8 @@ import { DataSource } from 'typeorm';
 import { AccessModule } from '../access/access.module.js';
 import { ReadinessService } from '../health/readiness.service.js';
 import { AuditDb } from './audit-db.js';
+import { AuditFlagsController } from './audit-flags.controller.js';
+import { AuditFlagsService } from './audit-flags.service.js';
 import { AuditImpactController } from './audit-impact.controller.js';
 import { AuditImpactService } from './audit-impact.service.js';
 import { AuditLog } from './audit-log.js';
@@ -22,7 +24,7 @@ import { PgAuditLog } from './pg-audit-log.js';
 @Global()
 @Module({
   imports: [AccessModule],
-  controllers: [AuditController, AccessReportController, AuditImpactController],
+  controllers: [AuditController, AccessReportController, AuditImpactController, AuditFlagsController],
   providers: [
     PgAuditLog,
     { provide: AuditLog, useExisting: PgAuditLog },
@@ -36,6 +38,7 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditedAnswers,
     AuditImpactService,
     AuditStreamService,
+    AuditFlagsService,
   ],
   exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditImpactService, AuditStreamService],
 })

@@ -35,10 +35,19 @@ describe('loadConfig', () => {
     [{ VAULT_ROOT_KEY: key, VAULT_ROOT_KEY_FILE: '/k' }, 'VAULT_ROOT_KEY_FILE'],
     [{ VAULT_BODY_LIMIT: 'huge' }, 'VAULT_BODY_LIMIT'],
     [{ VAULT_DB_POOL_SIZE: '0' }, 'VAULT_DB_POOL_SIZE'],
+    [{ VAULT_OFFICE_HOURS: '8-18' }, 'VAULT_OFFICE_HOURS'],
+    [{ VAULT_OFFICE_HOURS: '08:00-08:00' }, 'VAULT_OFFICE_HOURS'],
+    [{ VAULT_OFFICE_HOURS: '24:00-06:00' }, 'VAULT_OFFICE_HOURS'],
+    [{ VAULT_OFFICE_TIMEZONE: 'Mars/Olympus' }, 'VAULT_OFFICE_TIMEZONE'],
   ])('rejects %j naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.length).toBeGreaterThan(0);
     expect(problems.join('\n')).toContain(variable);
+  });
+
+  it('reads office hours and their zone; a window may cross midnight', () => {
+    expect(loadConfig({}).officeHours).toEqual({ start: '08:00', end: '18:00', timeZone: 'Asia/Ho_Chi_Minh' });
+    expect(loadConfig({ VAULT_OFFICE_HOURS: '22:00-06:30', VAULT_OFFICE_TIMEZONE: 'Europe/London' }).officeHours).toEqual({ start: '22:00', end: '06:30', timeZone: 'Europe/London' });
   });
 
   it('never echoes a bad root key value', () => {

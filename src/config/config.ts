@@ -52,6 +52,8 @@ export interface VaultConfig {
   rateLimitWindowMs: number;
   /** HTTP worker processes (node:cluster) on one port; 1 runs the server in this process. */
   workers: number;
+  /** Office hours for the console's "plaintext reads outside office hours" flag. */
+  officeHours: { start: string; end: string; timeZone: string };
 }
 
 export class ConfigError extends Error {
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
     workers: workerCount(read.raw('VAULT_WORKERS')),
+    officeHours: officeHours(read),
   };
   if (!Number.isInteger(config.workers) || config.workers > 64) read.problems.push('VAULT_WORKERS must be a whole number from 1 to 64, or auto');
 
@@ -185,6 +188,20 @@ export function workerCount(setting: string | undefined): number {
   if (setting === 'auto') return availableParallelism();
   const count = Number(setting);
   return /^\d+$/.test(setting) && count >= 1 ? count : Number.NaN;
+}
+
+/** `VAULT_OFFICE_HOURS` (`HH:MM-HH:MM`, may cross midnight) in `VAULT_OFFICE_TIMEZONE` (IANA name). */
+function officeHours(read: EnvReader): VaultConfig['officeHours'] {
+  const hours = read.string('VAULT_OFFICE_HOURS', '08:00-18:00');
+  const timeZone = read.string('VAULT_OFFICE_TIMEZONE', 'Asia/Ho_Chi_Minh');
+  const match = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(hours);
+  if (match === null || hours.slice(0, 5) === hours.slice(6)) read.problems.push('VAULT_OFFICE_HOURS must be HH:MM-HH:MM (24-hour clock, start and end different), e.g. 08:00-18:00');
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    read.problems.push('VAULT_OFFICE_TIMEZONE must be an IANA time zone name, e.g. Asia/Ho_Chi_Minh');
+  }
+  return { start: hours.slice(0, 5), end: hours.slice(6), timeZone };
 }
 
 export function isBase64Of32Bytes(value: string): boolean {

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiProduces, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { LivenessDto, ReadinessDto } from './dto/health-answers.dto.js';
 import type { Response } from 'express';
 import { VaultError } from '../common/vault-error.js';
 import { Public } from '../principals/public.decorator.js';
@@ -17,12 +18,15 @@ export class HealthController {
 
   /** Liveness: the process answers. */
   @Get('healthz')
+  @ApiOkResponse({ type: LivenessDto })
   healthz(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** Readiness: database reachable, migrations applied, keys loaded. 503 otherwise. */
   @Get('readyz')
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({ description: 'not ready: the failed checks are named' })
   async readyz(): Promise<{ status: 'ready'; checks: Record<string, string> }> {
     const { ready, checks } = await this.readiness.evaluate();
     if (!ready) {
@@ -33,6 +37,8 @@ export class HealthController {
   }
 
   @Get('metrics')
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } })
   @Header('Cache-Control', 'no-store')
   async prometheus(@Res() res: Response): Promise<void> {
     res.setHeader('Content-Type', this.metrics.registry.contentType);

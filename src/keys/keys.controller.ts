@@ -1,6 +1,8 @@
 import { Controller, Get, HttpCode, Inject, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Policy } from '../access/route-policy.js';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiConflictResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
+import { KeyStatusDto, RetiredDto, RotationJobDto, RotationStartedDto } from './dto/key-answers.dto.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
@@ -11,6 +13,7 @@ import { KeysService, type KeyStatus, type RotationJobView } from './keys.servic
 @ApiTags('keys')
 @ApiBearerAuth()
 @Policy('administer', 'Key')
+@ApiForbiddenResponse({ description: 'the caller is not an admin' })
 @Controller('v1/keys')
 export class KeysController {
   constructor(@Inject(KeysService) private readonly keys: KeysService) {}
@@ -18,6 +21,7 @@ export class KeysController {
   @Get()
   @Audited('keys.status', 'key')
   @ApiOperation({ summary: 'root key id, KEK versions with their state and DEK count' })
+  @ApiOkResponse({ type: KeyStatusDto })
   status(): Promise<KeyStatus> {
     return this.keys.status();
   }
@@ -26,6 +30,8 @@ export class KeysController {
   @HttpCode(202)
   @Audited('keys.rotate', 'key')
   @ApiOperation({ summary: 'new active KEK version; a background job rewraps every DEK to it' })
+  @ApiAcceptedResponse({ type: RotationStartedDto })
+  @ApiConflictResponse({ description: 'a key operation is in progress, or this process holds a stale root key' })
   rotate(@Trail() trail: AuditTrail): Promise<{ jobId: string; version: number }> {
     return this.keys.rotate({ trail, okStatus: 202 });
   }
@@ -33,6 +39,9 @@ export class KeysController {
   @Get('jobs/:id')
   @Audited('keys.job', 'key')
   @ApiOperation({ summary: 'progress of a rotation job' })
+  @ApiOkResponse({ type: RotationJobDto })
+  @ApiBadRequestResponse({ description: 'id is not a UUID' })
+  @ApiNotFoundResponse({ description: 'no such job' })
   job(@Param('id', UuidPipe) id: string, @Trail() trail: AuditTrail): Promise<RotationJobView> {
     trail.details.jobId = id;
     return this.keys.job(id);
@@ -42,6 +51,10 @@ export class KeysController {
   @HttpCode(200)
   @Audited('keys.retire', 'key')
   @ApiOperation({ summary: 'destroy a KEK version; 409 while DEKs are wrapped under it or it is active' })
+  @ApiOkResponse({ type: RetiredDto })
+  @ApiBadRequestResponse({ description: 'version is not a positive integer' })
+  @ApiNotFoundResponse({ description: 'no such version' })
+  @ApiConflictResponse({ description: 'DEKs are still wrapped under it, or it is the active version' })
   retire(
     @Param('version') raw: string,
     @Trail() trail: AuditTrail,

@@ -3,6 +3,7 @@ import { AccessModule } from '../access/access.module.js';
 import type { VaultConfig } from '../config/config.js';
 import { VAULT_CONFIG } from '../config/runtime.js';
 import { Authenticator } from './authenticator.js';
+import { MeController } from './me.controller.js';
 import { PrincipalsController } from './principals.controller.js';
 import { PrincipalsService } from './principals.service.js';
 import { TokenCache } from './token-cache.js';
@@ -16,7 +17,7 @@ const TOKEN_CACHE_MAX_ENTRIES = 10_000;
  */
 @Module({
   imports: [AccessModule],
-  controllers: [PrincipalsController],
+  controllers: [PrincipalsController, MeController],
   providers: [
     PrincipalsService,
     { provide: TokenCache, useFactory: (config: VaultConfig) => new TokenCache(config.tokenCacheTtlMs, TOKEN_CACHE_MAX_ENTRIES), inject: [VAULT_CONFIG] },

@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsOptional, IsUUID, Matches, Max, Min } from 'class-validator';
 import { PURPOSES } from '../../access/vocabulary.js';
@@ -85,3 +85,6 @@ export class AccessReportQueryDto {
   @Max(MAX_PAGE, { message: `must be from 1 to ${MAX_PAGE}` })
   limit?: number;
 }
+
+/** The window of GET /v1/audit/flags: the last 24 hours unless given (at most 31 days). */
+export class AuditFlagsQueryDto extends PickType(AuditFiltersDto, ['from', 'to'] as const) {}

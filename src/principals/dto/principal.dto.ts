@@ -33,3 +33,6 @@ export class PrincipalListDto {
   @ApiProperty({ type: [PrincipalDto] })
   principals!: PrincipalDto[];
 }
+
+/** The caller itself (GET /v1/me). */
+export class SelfDto extends OmitType(PrincipalDto, ['createdAt', 'revokedAt'] as const) {}
