@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { LoadedRootKey } from '../config/root-key-source.js';
 import { ROOT_KEY } from '../config/runtime.js';
-import { deriveAuditSigningSeed, initSodium, signDetached, signingKeyPairFromSeed, verifyDetached, type SigningKeyPair } from '../crypto/index.js';
+import { initSodium, type RootKeyProvider, signDetached, signingKeyPairFromSeed, verifyDetached, type SigningKeyPair } from '../crypto/index.js';
 
 /** What a checkpoint commits to; see docs/AUDIT-FORMAT.md, "Checkpoints". */
 export interface CheckpointBody {
@@ -86,7 +85,8 @@ export interface PublishedKey {
 }
 
 /**
- * The checkpoint signing key, derived from the root key (DESIGN §2), and the published public keys.
+ * The checkpoint signing key, its seed obtained through the root key provider (DESIGN §2: derived
+ * from the key in memory, or computed in the HSM), and the published public keys.
  * Every key that ever signed stays in `audit_signing_keys`, so checkpoints signed before a root key
  * rotation still verify.
  */
@@ -95,7 +95,7 @@ export class AuditSigning {
   private pair: SigningKeyPair | undefined;
 
   constructor(
-    @Inject(ROOT_KEY) private readonly rootKey: LoadedRootKey,
+    @Inject(ROOT_KEY) private readonly rootKey: RootKeyProvider,
     @Inject(DataSource) private readonly dataSource: DataSource,
   ) {}
 
@@ -103,7 +103,9 @@ export class AuditSigning {
   async init(): Promise<SigningKeyPair> {
     if (this.pair) return this.pair;
     await initSodium();
-    const pair = signingKeyPairFromSeed(deriveAuditSigningSeed(this.rootKey.key));
+    const seed = await this.rootKey.auditSigningSeed();
+    const pair = signingKeyPairFromSeed(seed);
+    seed.fill(0);
     await this.dataSource.query(
       'INSERT INTO audit_signing_keys (key_id, public_key) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING',
       [pair.keyId, pair.publicKey],

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'stale_root_key'
   | 'gone'
   | 'payload_too_large'
   | 'unsupported_media_type'
