@@ -5,7 +5,7 @@ import { shapeError } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
 import { loadConfig, type VaultConfig } from '../config/config.js';
 import { openPkcs11, pkcs11Settings, readKeyFile } from '../config/root-key-source.js';
-import { LocalRootKeyProvider, type RootKeyProvider } from '../crypto/index.js';
+import { initSodium, LocalRootKeyProvider, type RootKeyProvider } from '../crypto/index.js';
 import { KeyRotationWorker } from '../keys/key-rotation.worker.js';
 import { KeysService, type KeyOperation } from '../keys/keys.service.js';
 import { operatorTrail } from '../principals/operator.js';
@@ -87,6 +87,7 @@ async function openNewRootKey(options: NewRootKeyOptions, config: VaultConfig): 
   }
   if (options.newKeyFile !== undefined) {
     if (options.newPkcs11TokenLabel !== undefined) throw new CliError('--new-pkcs11-token-label goes with --new-pkcs11-key-label');
+    await initSodium();
     const key = readKeyFile(options.newKeyFile, 'the new root key file');
     try {
       return new LocalRootKeyProvider(key);

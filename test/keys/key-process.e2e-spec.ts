@@ -5,53 +5,21 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { rootKeyId } from '../../src/crypto/index.js';
-import { createPrincipal } from '../helpers/principals.js';
-import { createTestDatabase, dropTestDatabase, startTestApp } from '../helpers/test-app.js';
+import { dropTestDatabase } from '../helpers/test-app.js';
 import { lastLine, runCli, VaultProcess } from '../helpers/vault-process.js';
+import { readAll as readAllAt, seededDatabase, waitFor, type SeededDatabase } from './seeded.js';
 
 const CUSTOMERS = 240;
-
-function person(i: number) {
-  return { personal: { fullName: `Orlanthe ${i} Brisque`, email: `ob.${i}@example.com` }, payment: { bankAccount: `GB29NWBK6016133192${String(i).padStart(4, '0')}` } };
-}
-
-/** A database with CUSTOMERS customers, created through the real API, and admin + privacy tokens. */
-async function seededDatabase(rootKey: Buffer, dataDir: string): Promise<{ databaseUrl: string; ids: string[]; admin: string; privacy: string }> {
-  const vault = await startTestApp({ rootKey, dataDir, env: { LOG_LEVEL: 'warn' } });
-  try {
-    const ingest = (await createPrincipal(vault, { roles: ['ingest'] })).authHeader;
-    const admin = (await createPrincipal(vault, { roles: ['admin'] })).authHeader;
-    const privacy = (await createPrincipal(vault, { roles: ['privacy'] })).authHeader;
-    const ids: string[] = [];
-    for (let i = 0; i < CUSTOMERS; i += 20) {
-      const batch = await Promise.all(Array.from({ length: 20 }, (_, j) => vault.http().post('/v1/customers').set('Authorization', ingest).send(person(i + j)).expect(201)));
-      ids.push(...batch.map((res) => res.body.id as string));
-    }
-    return { databaseUrl: vault.databaseUrl, ids, admin, privacy };
-  } finally {
-    await vault.close();
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('key lifecycle across processes (compiled server and CLI)', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-keys-proc-'));
   const rootKey = randomBytes(32);
-  let seeded: Awaited<ReturnType<typeof seededDatabase>>;
+  let seeded: SeededDatabase;
   let pool: pg.Pool;
   const processes: VaultProcess[] = [];
 
   beforeAll(async () => {
-    seeded = await seededDatabase(rootKey, dataDir);
+    seeded = await seededDatabase(rootKey, dataDir, CUSTOMERS);
     pool = new pg.Pool({ connectionString: seeded.databaseUrl, max: 2 });
   }, 60_000);
   afterAll(async () => {
@@ -65,14 +33,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     return (await pool.query(text, params)).rows as R[];
   }
   async function readAll(vault: VaultProcess): Promise<void> {
-    for (let i = 0; i < seeded.ids.length; i += 25) {
-      await Promise.all(seeded.ids.slice(i, i + 25).map(async (id, j) => {
-        const res = await fetch(`${vault.url}/v1/customers/${id}`, { headers: { Authorization: seeded.privacy, 'X-Access-Purpose': 'customer_request' } });
-        expect(res.status).toBe(200);
-        const body = (await res.json()) as { data: { fullName: string; bankAccount: string } };
-        expect(body.data.fullName).toBe(`Orlanthe ${i + j} Brisque`);
-      }));
-    }
+    await readAllAt(vault.url, seeded);
   }
 
   it('kill -9 mid-rotation: after a restart the job resumes from its cursor, completes, and everything decrypts', async () => {
@@ -123,7 +84,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     writeFileSync(keyFile, `${newKey.toString('base64')}\n`, { mode: 0o600 });
     const rotated = runCli(['root:rotate', '--new-key-file', keyFile], env);
     expect(rotated.status).toBe(0);
-    expect(JSON.parse(lastLine(rotated.stdout))).toEqual({ fromRootKeyId: rootKeyId(rootKey), toRootKeyId: rootKeyId(newKey), kekVersions: 2, indexKeys: 3 });
+    expect(JSON.parse(lastLine(rotated.stdout))).toEqual({ fromRootKeyId: rootKeyId(rootKey), toRootKeyId: rootKeyId(newKey), fromProvider: 'file', toProvider: 'file', kekVersions: 2, indexKeys: 3 });
     for (const text of [rotated.stdout, rotated.stderr]) expect(text).not.toContain(newKey.toString('base64'));
     expect(await sql(`SELECT DISTINCT root_key_id FROM kek_versions UNION SELECT DISTINCT root_key_id FROM blind_index_keys`)).toEqual([{ root_key_id: rootKeyId(newKey) }]);
 
@@ -149,4 +110,3 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
   }, 60_000);
 });
 
-void createTestDatabase;

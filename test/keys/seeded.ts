@@ -1,0 +1,54 @@
+import { expect } from '@jest/globals';
+import { createPrincipal } from '../helpers/principals.js';
+import { startTestApp } from '../helpers/test-app.js';
+
+export function person(i: number) {
+  return { personal: { fullName: `Orlanthe ${i} Brisque`, email: `ob.${i}@example.com` }, payment: { bankAccount: `GB29NWBK6016133192${String(i).padStart(4, '0')}` } };
+}
+
+export interface SeededDatabase {
+  databaseUrl: string;
+  ids: string[];
+  admin: string;
+  privacy: string;
+}
+
+/** A database with `count` customers, created through the real API, and admin + privacy tokens. */
+export async function seededDatabase(rootKey: Buffer, dataDir: string, count: number, env: Record<string, string> = {}): Promise<SeededDatabase> {
+  const vault = await startTestApp({ rootKey, dataDir, env: { LOG_LEVEL: 'warn', ...env } });
+  try {
+    const ingest = (await createPrincipal(vault, { roles: ['ingest'] })).authHeader;
+    const admin = (await createPrincipal(vault, { roles: ['admin'] })).authHeader;
+    const privacy = (await createPrincipal(vault, { roles: ['privacy'] })).authHeader;
+    const ids: string[] = [];
+    for (let i = 0; i < count; i += 20) {
+      const batch = await Promise.all(Array.from({ length: Math.min(20, count - i) }, (_, j) => vault.http().post('/v1/customers').set('Authorization', ingest).send(person(i + j)).expect(201)));
+      ids.push(...batch.map((res) => res.body.id as string));
+    }
+    return { databaseUrl: vault.databaseUrl, ids, admin, privacy };
+  } finally {
+    await vault.close();
+  }
+}
+
+/** Reads every seeded customer through a vault server at `url`: each answers 200 with its own values. */
+export async function readAll(url: string, seeded: SeededDatabase): Promise<void> {
+  for (let i = 0; i < seeded.ids.length; i += 25) {
+    await Promise.all(seeded.ids.slice(i, i + 25).map(async (id, j) => {
+      const res = await fetch(`${url}/v1/customers/${id}`, { headers: { Authorization: seeded.privacy, 'X-Access-Purpose': 'customer_request' } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { data: { fullName: string; bankAccount: string } };
+      expect(body.data.fullName).toBe(`Orlanthe ${i + j} Brisque`);
+    }));
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
