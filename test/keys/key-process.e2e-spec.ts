@@ -1,47 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { rootKeyId } from '../../src/crypto/index.js';
-import { dropTestDatabase } from '../helpers/test-app.js';
 import { lastLine, runCli, VaultProcess } from '../helpers/vault-process.js';
-import { readAll as readAllAt, seededDatabase, waitFor, type SeededDatabase } from './seeded.js';
+import { readAll as readAllAt, seededFixture, waitFor } from './seeded.js';
 
 const CUSTOMERS = 240;
 
 describe('key lifecycle across processes (compiled server and CLI)', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-keys-proc-'));
   const rootKey = randomBytes(32);
-  let seeded: SeededDatabase;
-  let pool: pg.Pool;
-  const processes: VaultProcess[] = [];
+  const fixture = seededFixture('cv-keys-proc-', rootKey, CUSTOMERS);
+  const { dataDir, processes, sql } = fixture;
 
-  beforeAll(async () => {
-    seeded = await seededDatabase(rootKey, dataDir, CUSTOMERS);
-    pool = new pg.Pool({ connectionString: seeded.databaseUrl, max: 2 });
-  }, 60_000);
-  afterAll(async () => {
-    for (const p of processes) await p.stop('SIGKILL');
-    await pool?.end();
-    if (seeded) await dropTestDatabase(seeded.databaseUrl);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function sql<R>(text: string, params: unknown[] = []): Promise<R[]> {
-    return (await pool.query(text, params)).rows as R[];
-  }
   async function readAll(vault: VaultProcess): Promise<void> {
-    await readAllAt(vault.url, seeded);
+    await readAllAt(vault.url, fixture.seeded);
   }
 
   it('kill -9 mid-rotation: after a restart the job resumes from its cursor, completes, and everything decrypts', async () => {
-    const env = { DATABASE_URL: seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir };
+    const env = { DATABASE_URL: fixture.seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir };
     const slow = await VaultProcess.start({ ...env, VAULT_ROTATION_BATCH_SIZE: '20', VAULT_ROTATION_BATCH_PAUSE_MS: '150' });
     processes.push(slow);
     await slow.waitReady();
-    const res = await fetch(`${slow.url}/v1/keys/rotate`, { method: 'POST', headers: { Authorization: seeded.admin } });
+    const res = await fetch(`${slow.url}/v1/keys/rotate`, { method: 'POST', headers: { Authorization: fixture.seeded.admin } });
     expect(res.status).toBe(202);
     const { jobId, version } = (await res.json()) as { jobId: string; version: number };
     expect(version).toBe(2);
@@ -61,7 +42,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     processes.push(vault);
     await vault.waitReady();
     const finished = await waitFor('the job to finish', async () => {
-      const r = await fetch(`${vault.url}/v1/keys/jobs/${jobId}`, { headers: { Authorization: seeded.admin } });
+      const r = await fetch(`${vault.url}/v1/keys/jobs/${jobId}`, { headers: { Authorization: fixture.seeded.admin } });
       const body = (await r.json()) as { state: string; done: number; total: number };
       return body.state === 'done' || body.state === 'failed' ? body : undefined;
     });
@@ -74,7 +55,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
   }, 60_000);
 
   it('CLI keys:status and root:rotate: afterwards the old root key is refused at boot and the new one works', async () => {
-    const env = { DATABASE_URL: seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const env = { DATABASE_URL: fixture.seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
     const status = runCli(['keys:status'], env);
     expect(status.status).toBe(0);
     expect(JSON.parse(lastLine(status.stdout))).toMatchObject({ rootKeyId: rootKeyId(rootKey), activeKekVersion: 2 });
@@ -97,7 +78,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     processes.push(vault);
     await vault.waitReady();
     await readAll(vault);
-    const keys = await fetch(`${vault.url}/v1/keys`, { headers: { Authorization: seeded.admin } });
+    const keys = await fetch(`${vault.url}/v1/keys`, { headers: { Authorization: fixture.seeded.admin } });
     expect(((await keys.json()) as { rootKeyId: string }).rootKeyId).toBe(rootKeyId(newKey));
     await vault.stop();
 

@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { rootKeyId } from '../../src/crypto/index.js';
-import { dropTestDatabase } from '../helpers/test-app.js';
 import { lastLine, runCli, VaultProcess } from '../helpers/vault-process.js';
-import { readAll, seededDatabase, waitFor, type SeededDatabase } from './seeded.js';
+import { readAll, seededFixture, waitFor } from './seeded.js';
 
 /**
  * Issue 13, finding 1: a process not restarted after `root:rotate` still holds the old root key. Before
@@ -15,33 +12,19 @@ import { readAll, seededDatabase, waitFor, type SeededDatabase } from './seeded.
  * job moved every DEK to it, and the vault then booted with neither key. Now it is fenced.
  */
 describe('root key fencing: two processes on one database, root:rotate through the CLI', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-fence-'));
   const oldKey = randomBytes(32);
   const newKey = randomBytes(32);
-  let seeded: SeededDatabase;
-  let pool: pg.Pool;
-  const processes: VaultProcess[] = [];
+  const fixture = seededFixture('cv-fence-', oldKey, 60);
+  const { dataDir, processes, sql } = fixture;
 
-  beforeAll(async () => {
-    seeded = await seededDatabase(oldKey, dataDir, 60);
-    pool = new pg.Pool({ connectionString: seeded.databaseUrl, max: 2 });
-  }, 60_000);
-  afterAll(async () => {
-    for (const p of processes) await p.stop('SIGKILL');
-    await pool?.end();
-    if (seeded) await dropTestDatabase(seeded.databaseUrl);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  const sql = async <R>(text: string): Promise<R[]> => (await pool.query(text)).rows as R[];
-  const env = (key: Buffer) => ({ DATABASE_URL: seeded.databaseUrl, VAULT_ROOT_KEY: key.toString('base64'), VAULT_DATA_DIR: dataDir, VAULT_ROTATION_BATCH_SIZE: '20' });
+  const env = (key: Buffer) => ({ DATABASE_URL: fixture.seeded.databaseUrl, VAULT_ROOT_KEY: key.toString('base64'), VAULT_DATA_DIR: dataDir, VAULT_ROTATION_BATCH_SIZE: '20' });
   async function start(key: Buffer): Promise<VaultProcess> {
     const vault = await VaultProcess.start(env(key));
     processes.push(vault);
     await vault.waitReady(120_000);
     return vault;
   }
-  const post = (vault: VaultProcess, route: string) => fetch(`${vault.url}${route}`, { method: 'POST', headers: { Authorization: seeded.admin } });
+  const post = (vault: VaultProcess, route: string) => fetch(`${vault.url}${route}`, { method: 'POST', headers: { Authorization: fixture.seeded.admin } });
 
   it('the stale process is not ready and refuses key operations; nothing is wrapped under the old root; after a restart with the new key everything decrypts', async () => {
     expect(await sql('SELECT root_key_id FROM root_key_state')).toEqual([{ root_key_id: rootKeyId(oldKey) }]);
@@ -96,11 +79,11 @@ describe('root key fencing: two processes on one database, root:rotate through t
       const [job] = await sql<{ state: string }>(`SELECT state FROM key_rotation_jobs WHERE id = '${jobId}'`);
       return job.state === 'done' ? job : undefined;
     }, 30_000);
-    expect(await sql('SELECT kek_version, count(*)::int AS n FROM customer_deks GROUP BY 1')).toEqual([{ kek_version: 2, n: seeded.ids.length }]);
-    await readAll(renewed.url, seeded);
+    expect(await sql('SELECT kek_version, count(*)::int AS n FROM customer_deks GROUP BY 1')).toEqual([{ kek_version: 2, n: fixture.seeded.ids.length }]);
+    await readAll(renewed.url, fixture.seeded);
     await renewed.stop();
     const again = await start(newKey);
-    await readAll(again.url, seeded);
+    await readAll(again.url, fixture.seeded);
     await again.stop();
 
     const events = await sql<{ action: string; status: number; details: { toRootKeyId?: string } | null }>(

@@ -1,6 +1,11 @@
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, expect } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
 import { createPrincipal } from '../helpers/principals.js';
-import { startTestApp } from '../helpers/test-app.js';
+import { dropTestDatabase, startTestApp } from '../helpers/test-app.js';
+import type { VaultProcess } from '../helpers/vault-process.js';
 
 export function person(i: number) {
   return { personal: { fullName: `Orlanthe ${i} Brisque`, email: `ob.${i}@example.com` }, payment: { bankAccount: `GB29NWBK6016133192${String(i).padStart(4, '0')}` } };
@@ -51,4 +56,38 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+export interface SeededFixture {
+  readonly dataDir: string;
+  /** Set in beforeAll. */
+  seeded: SeededDatabase;
+  sql<R>(text: string, params?: unknown[]): Promise<R[]>;
+  /** Server processes to kill after the file, whatever happened. */
+  processes: VaultProcess[];
+}
+
+/**
+ * Registers beforeAll/afterAll for a file that runs vault processes on one seeded database: seeds it
+ * with `count` customers under `rootKey`, and afterwards kills the processes and drops the database.
+ */
+export function seededFixture(prefix: string, rootKey: Buffer, count: number, env: Record<string, string> = {}): SeededFixture {
+  let pool: pg.Pool | undefined;
+  const fixture: SeededFixture = {
+    dataDir: mkdtempSync(path.join(os.tmpdir(), prefix)),
+    seeded: undefined as unknown as SeededDatabase,
+    processes: [],
+    sql: async <R>(text: string, params: unknown[] = []) => ((await (pool as pg.Pool).query(text, params)).rows as R[]),
+  };
+  beforeAll(async () => {
+    fixture.seeded = await seededDatabase(rootKey, fixture.dataDir, count, env);
+    pool = new pg.Pool({ connectionString: fixture.seeded.databaseUrl, max: 2 });
+  }, 120_000);
+  afterAll(async () => {
+    for (const p of fixture.processes) await p.stop('SIGKILL');
+    await pool?.end();
+    if (fixture.seeded) await dropTestDatabase(fixture.seeded.databaseUrl);
+    rmSync(fixture.dataDir, { recursive: true, force: true });
+  });
+  return fixture;
 }
