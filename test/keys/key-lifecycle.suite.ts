@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { rootKeyId } from '../../src/crypto/index.js';
+import { deriveAuditSigningSeed, rootKeyId, signingKeyPairFromSeed } from '../../src/crypto/index.js';
 import { KeyRotationWorker } from '../../src/keys/key-rotation.worker.js';
 import { createPrincipal } from '../helpers/principals.js';
 import { SoftHsmToken } from '../helpers/softhsm.js';
@@ -88,7 +88,13 @@ describe(`key lifecycle with the ${provider} root key provider: rotation, retire
       expect(row.root_key_id).toBe(body.rootKeyId);
     }
     expect(await vault.sql('SELECT root_key_id, provider FROM root_key_state')).toEqual([{ root_key_id: body.rootKeyId, provider }]);
-    if (provider === 'pkcs11') expect(body.rootKeyId).not.toBe(rootKeyId(vault.rootKey));
+    // the audit checkpoint key comes from the provider's seed (with pkcs11: computed in the token)
+    const signing = signingKeyPairFromSeed(await vault.runtime.rootKey.auditSigningSeed());
+    expect(await vault.sql('SELECT key_id FROM audit_signing_keys')).toEqual([{ key_id: signing.keyId }]);
+    if (provider === 'pkcs11') {
+      expect(body.rootKeyId).not.toBe(rootKeyId(vault.rootKey));
+      expect(signing.keyId).not.toBe(signingKeyPairFromSeed(deriveAuditSigningSeed(vault.rootKey)).keyId);
+    }
   });
 
   it('non-admins get 403 on every key route and on re-key', async () => {
