@@ -131,7 +131,6 @@ async function main(): Promise<void> {
         const context = await NestFactory.createApplicationContext(AppModule.forRoot(runtime, new MetricsService()), { logger: false });
         try {
           const worker = context.get(KeyRotationWorker);
-          await worker.stop();
           await seedDeks(context.get(KeyRing), context.get(DataSource), deks);
           await context.get(DataSource).query('VACUUM ANALYZE customer_deks');
           const keys = context.get(KeysService);

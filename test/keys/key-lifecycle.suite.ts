@@ -71,7 +71,7 @@ describe(`key lifecycle with the ${provider} root key provider: rotation, retire
     privacy = (await createPrincipal(vault, { roles: ['privacy'] })).authHeader;
     support = (await createPrincipal(vault, { roles: ['support'] })).authHeader;
     for (let i = 0; i < 12; i++) await Promise.all(Array.from({ length: 10 }, (_, j) => create(`pre${i * 10 + j}`)));
-  });
+  }, 180_000);
   afterAll(async () => {
     await vault?.close();
     token?.remove();
