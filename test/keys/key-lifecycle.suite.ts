@@ -165,7 +165,7 @@ describe(`key lifecycle with the ${provider} root key provider: rotation, retire
         { version: 2, state: 'active', dekCount: stored.size },
       ],
     });
-  });
+  }, 120_000);
 
   it('retire: 409 for the active version, allowed once no DEK remains; the wrapped key is destroyed', async () => {
     const active = await vault.http().post('/v1/keys/2/retire').set('Authorization', admin).expect(409);
