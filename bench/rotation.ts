@@ -8,7 +8,7 @@
  * a temporary directory. Read latency during rotation is not measured here (see bench/load.ts).
  */
 import { NestFactory } from '@nestjs/core';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,6 @@ import { AppModule } from '../src/app.module.js';
 import { openRuntime } from '../src/bootstrap.js';
 import { createRootLogger } from '../src/common/logger.js';
 import { loadConfig } from '../src/config/config.js';
-import { zero } from '../src/crypto/index.js';
 import { EmbeddedDatabase } from '../src/database/embedded-database.js';
 import { MetricsService } from '../src/health/metrics.service.js';
 import { KeyRing } from '../src/keys/key-ring.service.js';
@@ -25,6 +24,7 @@ import { KeyRotationWorker } from '../src/keys/key-rotation.worker.js';
 import { KeysService } from '../src/keys/keys.service.js';
 import { operatorTrail } from '../src/principals/operator.js';
 import { freePort } from './lib/procs.js';
+import { seedDeks } from './lib/seed-deks.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -50,24 +50,7 @@ async function main(): Promise<void> {
     const ring = context.get(KeyRing);
     const worker = context.get(KeyRotationWorker);
     const seedStart = Date.now();
-    for (let done = 0; done < DEKS; done += 10_000) {
-      const ids: string[] = [];
-      const wrapped: Buffer[] = [];
-      const kekVersions: number[] = [];
-      for (let i = 0; i < Math.min(10_000, DEKS - done); i++) {
-        const id = randomUUID();
-        const dek = ring.newDek(id);
-        zero(dek.dek);
-        ring.forgetDeks(id);
-        ids.push(id);
-        wrapped.push(dek.wrapped.wrapped);
-        kekVersions.push(dek.wrapped.kekVersion);
-      }
-      await dataSource.transaction(async (m) => {
-        await m.query('INSERT INTO customers (id, dek_version) SELECT unnest($1::uuid[]), 1', [ids]);
-        await m.query('INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) SELECT id, 1, k, w FROM unnest($1::uuid[], $2::int[], $3::bytea[]) AS t(id, k, w)', [ids, kekVersions, wrapped]);
-      });
-    }
+    await seedDeks(ring, dataSource, DEKS);
     console.log(`seeded ${DEKS.toLocaleString('en-US')} DEKs in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
     await dataSource.query('VACUUM ANALYZE customer_deks');
     const rotated = await context.get(KeysService).rotate({ trail: operatorTrail('keys.rotate', 'key', 'bench'), okStatus: 0 });

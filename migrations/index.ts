@@ -6,6 +6,7 @@ import { FasterRewrap1764100004000 } from './1764100004000-faster-rewrap.js';
 import { SearchInAccessReports1764200100000 } from './1764200100000-search-in-access-reports.js';
 import { BlindIndexNormalisation1764200101000 } from './1764200101000-blind-index-normalisation.js';
 import { AuditImpactIndex1764200800000 } from './1764200800000-audit-impact-index.js';
+import { RootKeyFence1764200500000 } from './1764200500000-root-key-fence.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -17,4 +18,5 @@ export const MIGRATIONS: Function[] = [
   SearchInAccessReports1764200100000,
   BlindIndexNormalisation1764200101000,
   AuditImpactIndex1764200800000,
+  RootKeyFence1764200500000,
 ];

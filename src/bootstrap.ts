@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { loadConfig, type VaultConfig } from './config/config.js';
-import { loadRootKey } from './config/root-key-source.js';
+import { openRootKeyProvider } from './config/root-key-source.js';
 import type { VaultRuntime } from './config/runtime.js';
 import { VaultDatabase } from './database/database.js';
 import { createRootLogger } from './common/logger.js';
@@ -14,7 +14,7 @@ export async function openRuntime(options: { config?: VaultConfig; log?: Logger;
   const config = options.config ?? loadConfig();
   await initSodium();
   const log = options.log ?? createRootLogger(config.logLevel);
-  const rootKey = loadRootKey(config);
+  const rootKey = await openRootKeyProvider(config);
   if (rootKey.createdDevelopmentKey) {
     log.warn(
       `!!! DEVELOPMENT ROOT KEY CREATED in ${config.dataDir}/root.key: every customer record depends on it. ` +
@@ -23,6 +23,13 @@ export async function openRuntime(options: { config?: VaultConfig; log?: Logger;
   } else if (rootKey.source === 'development-file') {
     log.warn(`using the development root key in ${config.dataDir}/root.key: not for production`);
   }
-  const database = await VaultDatabase.open(config, (message) => log.info({ component: 'database' }, message), { migrate: options.migrate });
-  return { config, database, rootKey, log };
+  log.info({ rootKeyProvider: rootKey.provider.kind, rootKeyId: rootKey.provider.keyId }, 'root key provider ready');
+  let database: VaultDatabase;
+  try {
+    database = await VaultDatabase.open(config, (message) => log.info({ component: 'database' }, message), { migrate: options.migrate });
+  } catch (error) {
+    await rootKey.provider.close();
+    throw error;
+  }
+  return { config, database, rootKey: rootKey.provider, log };
 }

@@ -45,10 +45,25 @@ export default async function globalSetup() {
   } finally {
     await dataSource.destroy();
   }
+  const softHsmDir = softHsmConfig();
   const file = testEnvFile(runId);
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify({ adminUrl, templateDatabase, runId, embeddedDataDir }), { mode: 0o600 });
+  writeFileSync(file, JSON.stringify({ adminUrl, templateDatabase, runId, embeddedDataDir, softHsmDir }), { mode: 0o600 });
   process.env.CV_TEST_ENV_FILE = file;
+}
+
+/**
+ * SoftHSM2 for the pkcs11 root key provider's tests: a config whose token directory is a temporary
+ * one, in SOFTHSM2_CONF before the workers start (the PKCS#11 module reads the real environment,
+ * which a test file's `process.env` does not reach). Each test file initialises its own token in it
+ * (test/helpers/softhsm.ts).
+ */
+function softHsmConfig() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cv-test-softhsm-'));
+  mkdirSync(path.join(dir, 'tokens'));
+  writeFileSync(path.join(dir, 'softhsm2.conf'), `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  process.env.SOFTHSM2_CONF = path.join(dir, 'softhsm2.conf');
+  return dir;
 }
 
 function freePort() {

@@ -17,6 +17,7 @@ export default async function globalTeardown() {
       await admin.end();
     }
   }
+  if (environment.softHsmDir) rmSync(environment.softHsmDir, { recursive: true, force: true });
   if (environment.embeddedDataDir) rmSync(environment.embeddedDataDir, { recursive: true, force: true });
   rmSync(file, { force: true });
 }

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { VaultConfig } from '../config/config.js';
-import type { LoadedRootKey } from '../config/root-key-source.js';
 import { ROOT_KEY, VAULT_CONFIG } from '../config/runtime.js';
 import { signDetached, verifyDetached, type RootKeyProvider } from '../crypto/index.js';
 import { auditSigningKeyPair, jsonObjectLine, pinKeys, readPinnedKeys, type AuditKeyPair } from './audit-trust.js';
@@ -84,18 +83,18 @@ export interface TrustedKey {
 }
 
 /**
- * The checkpoint signing key, derived from the root key (DESIGN §2), and the keys trusted to have
- * signed checkpoints: that one, plus those pinned in `VAULT_AUDIT_TRUSTED_KEYS_FILE` (written at
- * the first start and at each root rotation, outside the database). `audit_signing_keys` still
- * lists every key that signed, for information: the runtime role may insert into it, so it is
- * never a reason to trust a key.
+ * The checkpoint signing key, its seed obtained through the root key provider (DESIGN §2: derived
+ * from the key in memory, or computed in the HSM), and the keys trusted to have signed checkpoints:
+ * that one, plus those pinned in `VAULT_AUDIT_TRUSTED_KEYS_FILE` (written at the first start and at
+ * each root rotation, outside the database). `audit_signing_keys` still lists every key that signed,
+ * for information: the runtime role may insert into it, so it is never a reason to trust a key.
  */
 @Injectable()
 export class AuditSigning {
   private pair: AuditKeyPair | undefined;
 
   constructor(
-    @Inject(ROOT_KEY) private readonly rootKey: LoadedRootKey,
+    @Inject(ROOT_KEY) private readonly rootKey: RootKeyProvider,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
   ) {}
@@ -106,7 +105,7 @@ export class AuditSigning {
    */
   async init(): Promise<AuditKeyPair> {
     if (this.pair) return this.pair;
-    const pair = await auditSigningKeyPair(this.rootKey.key);
+    const pair = await auditSigningKeyPair(this.rootKey);
     await pinKeys(this.config.auditTrustedKeysFile, [pair], true);
     await this.dataSource.query(
       'INSERT INTO audit_signing_keys (key_id, public_key) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING',

@@ -4,8 +4,9 @@ import { AuditLog } from '../audit/audit-log.js';
 import { AuditSigning } from '../audit/audit-signing.js';
 import { shapeError } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
-import { readKeyFile } from '../config/root-key-source.js';
-import { zero } from '../crypto/index.js';
+import { loadConfig, type VaultConfig } from '../config/config.js';
+import { openPkcs11, pkcs11Settings, readKeyFile } from '../config/root-key-source.js';
+import { initSodium, LocalRootKeyProvider, type RootKeyProvider } from '../crypto/index.js';
 import { KeyRotationWorker } from '../keys/key-rotation.worker.js';
 import { KeysService, type KeyOperation } from '../keys/keys.service.js';
 import { operatorTrail } from '../principals/operator.js';
@@ -50,24 +51,54 @@ export function registerKeyCommands(program: Command, out: CliOutput): void {
 
   program
     .command('root:rotate')
-    .description('rewrap every KEK and blind-index key under a new root key; restart every vault process with the new key afterwards')
-    .requiredOption('--new-key-file <file>', 'file holding the new root key: base64 of 32 bytes, or 32 raw bytes')
-    .action(async (options: { newKeyFile: string }) => {
-      const newKey = readKeyFile(options.newKeyFile, 'the new root key file');
+    .description('rewrap every KEK and blind-index key under a new root key (a key file, or a key in a PKCS#11 token); restart every vault process with the new key afterwards')
+    .option('--new-key-file <file>', 'move to the file provider: a file holding the new root key, base64 of 32 bytes or 32 raw bytes')
+    .option('--new-pkcs11-key-label <label>', 'move to the pkcs11 provider: label of the new AES-256 key in the token (module and PIN from VAULT_PKCS11_*)')
+    .option('--new-pkcs11-token-label <label>', 'with --new-pkcs11-key-label: the token holding it (default VAULT_PKCS11_TOKEN_LABEL)')
+    .action(async (options: NewRootKeyOptions) => {
+      const config = loadConfig();
+      const next = await openNewRootKey(options, config);
       try {
         await withVaultContext(async (context) => {
           await context.get(KeyRotationWorker).stop();
           // Before the rotation: checkpoints signed under either root key stay verifiable.
-          await context.get(AuditSigning, { strict: false }).pinForRootRotation(newKey);
-          const result = await runAudited(context, 'keys.root.rotate', (op) => context.get(KeysService).rotateRoot(newKey, op));
-          out.info(`root key ${result.fromRootKeyId} -> ${result.toRootKeyId}: ${result.kekVersions} KEK versions and ${result.indexKeys} index keys rewrapped`);
-          out.info('restart every vault process with the new root key now: the old one opens nothing any more');
+          await context.get(AuditSigning, { strict: false }).pinForRootRotation(next);
+          const result = await runAudited(context, 'keys.root.rotate', (op) => context.get(KeysService).rotateRoot(next, op));
+          out.info(`root key ${result.fromRootKeyId} (${result.fromProvider}) -> ${result.toRootKeyId} (${result.toProvider}): ${result.kekVersions} KEK versions and ${result.indexKeys} index keys rewrapped`);
+          out.info(
+            'restart every vault process with the new root key now: until then, processes still running with the old one are fenced ' +
+              '(not ready, key operations refused). Keep the old root key: database backups taken before this rotation still need it.',
+          );
           out.result(JSON.stringify(result));
-        });
+        }, config);
       } finally {
-        zero(newKey);
+        await next.close();
       }
     });
+}
+
+interface NewRootKeyOptions {
+  newKeyFile?: string;
+  newPkcs11KeyLabel?: string;
+  newPkcs11TokenLabel?: string;
+}
+
+/** The provider of the new root key, opened before the vault context so that a bad new key changes nothing. */
+async function openNewRootKey(options: NewRootKeyOptions, config: VaultConfig): Promise<RootKeyProvider> {
+  if ((options.newKeyFile === undefined) === (options.newPkcs11KeyLabel === undefined)) {
+    throw new CliError('give exactly one of --new-key-file and --new-pkcs11-key-label');
+  }
+  if (options.newKeyFile !== undefined) {
+    if (options.newPkcs11TokenLabel !== undefined) throw new CliError('--new-pkcs11-token-label goes with --new-pkcs11-key-label');
+    await initSodium();
+    const key = readKeyFile(options.newKeyFile, 'the new root key file');
+    try {
+      return new LocalRootKeyProvider(key);
+    } finally {
+      key.fill(0);
+    }
+  }
+  return openPkcs11(pkcs11Settings(config.pkcs11 ?? {}, options.newPkcs11KeyLabel, options.newPkcs11TokenLabel ?? config.pkcs11?.tokenLabel));
 }
 
 /** One audit event per command, allowed or not (status 0), as the HTTP interceptor does. */

@@ -9,6 +9,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   search_not_allowed: 403,
   not_found: 404,
   conflict: 409,
+  stale_root_key: 409,
   gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,

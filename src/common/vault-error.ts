@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'search_not_allowed'
   | 'not_found'
   | 'conflict'
+  | 'stale_root_key'
   | 'gone'
   | 'payload_too_large'
   | 'unsupported_media_type'

@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { initSodium, rootKeyId } from '../crypto/index.js';
 import { ConfigError, loadConfig, redactDatabaseUrl } from './config.js';
-import { loadRootKey } from './root-key-source.js';
+import { loadRootKey, openRootKeyProvider } from './root-key-source.js';
 
 const key = randomBytes(32).toString('base64');
 
@@ -39,6 +40,13 @@ describe('loadConfig', () => {
     [{ VAULT_OFFICE_HOURS: '08:00-08:00' }, 'VAULT_OFFICE_HOURS'],
     [{ VAULT_OFFICE_HOURS: '24:00-06:00' }, 'VAULT_OFFICE_HOURS'],
     [{ VAULT_OFFICE_TIMEZONE: 'Mars/Olympus' }, 'VAULT_OFFICE_TIMEZONE'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'kms' }, 'VAULT_ROOT_KEY_PROVIDER'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11' }, 'VAULT_PKCS11_MODULE'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_PIN: '1', VAULT_PKCS11_KEY_LABEL: 'k' }, 'VAULT_PKCS11_TOKEN_LABEL'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_KEY_LABEL: 'k' }, 'VAULT_PKCS11_PIN_FILE'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_PIN: '1' }, 'VAULT_PKCS11_KEY_LABEL'],
+    [{ VAULT_PKCS11_PIN: '1', VAULT_PKCS11_PIN_FILE: '/p' }, 'VAULT_PKCS11_PIN_FILE'],
+    [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_PIN: '1', VAULT_PKCS11_KEY_LABEL: 'k', VAULT_ROOT_KEY: key }, 'VAULT_ROOT_KEY'],
   ])('rejects %j naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.length).toBeGreaterThan(0);
@@ -60,6 +68,19 @@ describe('loadConfig', () => {
     expect(problems).toContain('DATABASE_URL');
     expect(problems).toContain('VAULT_ROOT_KEY');
     expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/vault', VAULT_ROOT_KEY: key })).not.toThrow();
+  });
+
+  it('in production accepts the pkcs11 provider without VAULT_ROOT_KEY; the PIN never appears in a problem', () => {
+    const pkcs11 = { VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_KEY_LABEL: 'k' };
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/vault', ...pkcs11, VAULT_PKCS11_PIN_FILE: '/run/secrets/pin' }, '/srv')).toMatchObject({
+      rootKeyProvider: 'pkcs11',
+      pkcs11: { module: '/m.so', tokenLabel: 't', keyLabel: 'k', pinFile: '/run/secrets/pin' },
+    });
+    expect(problemsOf({ ...pkcs11, VAULT_PKCS11_PIN: 'pin-7731-secret', VAULT_ROOT_KEY: key }).join('\n')).not.toContain('pin-7731-secret');
+  });
+
+  it('VAULT_DEK_CACHE_TTL_MS=0 is accepted (the cache is off)', () => {
+    expect(loadConfig({ VAULT_DEK_CACHE_TTL_MS: '0' }).dekCacheTtlMs).toBe(0);
   });
 
   it('parses sizes', () => {
@@ -96,5 +117,52 @@ describe('loadRootKey', () => {
     expect(() => loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'bad.key') }))).toThrow(/VAULT_ROOT_KEY_FILE/);
     expect(() => loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: path.join(dir, 'missing.key') }))).toThrow(/ENOENT/);
     expect(readFileSync(path.join(dir, 'b64.key'), 'utf8')).toContain(raw.toString('base64'));
+  });
+
+  it.each([
+    ['32 printable characters', 'correct horse battery staple 42!'],
+    ['a longer passphrase with a newline', 'my vault passphrase is long enough\n'],
+  ])('refuses a key file holding %s: a passphrase, not a key, with a clear message that does not echo it', (_what, passphrase) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cv-key-'));
+    const file = path.join(dir, 'root.key');
+    writeFileSync(file, passphrase);
+    if (_what.startsWith('32')) expect(Buffer.byteLength(passphrase)).toBe(32);
+    const error = (() => {
+      try {
+        loadRootKey(loadConfig({ VAULT_ROOT_KEY_FILE: file }));
+      } catch (e) {
+        return e as ConfigError;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.message).toMatch(/a passphrase, not a key/);
+    expect(error?.message).toMatch(/openssl rand -base64 32/);
+    expect(error?.message).not.toContain(passphrase.trim());
+  });
+});
+
+describe('openRootKeyProvider (file)', () => {
+  it('erases the raw key copies once the provider holds its own: config.rootKey and VAULT_ROOT_KEY are gone', async () => {
+    await initSodium();
+    const raw = randomBytes(32);
+    const base64 = raw.toString('base64');
+    const previous = process.env.VAULT_ROOT_KEY;
+    process.env.VAULT_ROOT_KEY = base64;
+    try {
+      const config = loadConfig(process.env, '/srv');
+      expect(config.rootKey).toBe(base64);
+      const opened = await openRootKeyProvider(config);
+      expect(opened.provider.keyId).toBe(rootKeyId(raw));
+      expect(opened.source).toBe('env');
+      expect(config.rootKey).toBeUndefined();
+      expect('rootKey' in config).toBe(false);
+      expect(process.env.VAULT_ROOT_KEY).toBeUndefined();
+      expect(JSON.stringify(config)).not.toContain(base64);
+      await opened.provider.close();
+    } finally {
+      if (previous === undefined) delete process.env.VAULT_ROOT_KEY;
+      else process.env.VAULT_ROOT_KEY = previous;
+    }
   });
 });

@@ -19,11 +19,20 @@ export interface VaultConfig {
   databaseUrl?: string;
   embeddedPgPort: number;
   dbPoolSize: number;
-  /** Base64 of 32 bytes, or a file holding it (raw 32 bytes or base64); at most one of the two. */
+  /** Where the root key lives: `file` (VAULT_ROOT_KEY / VAULT_ROOT_KEY_FILE / development key) or `pkcs11` (an HSM). */
+  rootKeyProvider: RootKeyProviderKind;
+  /**
+   * Base64 of 32 bytes, or a file holding it (raw 32 bytes or base64); at most one of the two. The
+   * provider factory deletes `rootKey` from this object (and VAULT_ROOT_KEY from process.env) once
+   * the provider holds its copy.
+   */
   rootKey?: string;
   rootKeyFile?: string;
+  /** PKCS#11 settings; required with the pkcs11 provider, read with any provider (root:rotate may move to one). */
+  pkcs11?: Pkcs11Config;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** DEK cache bounds; either 0 turns the cache off. */
   dekCacheSize: number;
   dekCacheTtlMs: number;
   tokenCacheTtlMs: number;
@@ -54,6 +63,17 @@ export interface VaultConfig {
   workers: number;
   /** Office hours for the console's "plaintext reads outside office hours" flag. */
   officeHours: { start: string; end: string; timeZone: string };
+}
+
+export type RootKeyProviderKind = 'file' | 'pkcs11';
+
+export interface Pkcs11Config {
+  module?: string;
+  tokenLabel?: string;
+  /** The user PIN, or a file holding it; at most one of the two. Deleted from here once used. */
+  pin?: string;
+  pinFile?: string;
+  keyLabel?: string;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +153,25 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     read.problems.push('VAULT_ROOT_KEY must be the base64 encoding of exactly 32 bytes (e.g. `openssl rand -base64 32`)');
   }
 
+  const rootKeyProvider = read.oneOf('VAULT_ROOT_KEY_PROVIDER', ['file', 'pkcs11'] as const, 'file');
+  const pkcs11: Pkcs11Config = {
+    module: read.raw('VAULT_PKCS11_MODULE'),
+    tokenLabel: read.raw('VAULT_PKCS11_TOKEN_LABEL'),
+    pin: read.raw('VAULT_PKCS11_PIN'),
+    pinFile: optionalPath(read.raw('VAULT_PKCS11_PIN_FILE'), cwd),
+    keyLabel: read.raw('VAULT_PKCS11_KEY_LABEL'),
+  };
+  if (pkcs11.pin !== undefined && pkcs11.pinFile !== undefined) read.problems.push('set only one of VAULT_PKCS11_PIN and VAULT_PKCS11_PIN_FILE');
+  if (rootKeyProvider === 'pkcs11') {
+    for (const [name, value] of [['VAULT_PKCS11_MODULE', pkcs11.module], ['VAULT_PKCS11_TOKEN_LABEL', pkcs11.tokenLabel], ['VAULT_PKCS11_KEY_LABEL', pkcs11.keyLabel]] as const) {
+      if (value === undefined) read.problems.push(`VAULT_ROOT_KEY_PROVIDER=pkcs11 needs ${name}`);
+    }
+    if (pkcs11.pin === undefined && pkcs11.pinFile === undefined) read.problems.push('VAULT_ROOT_KEY_PROVIDER=pkcs11 needs VAULT_PKCS11_PIN or VAULT_PKCS11_PIN_FILE');
+    if (rootKey !== undefined || rootKeyFile !== undefined) {
+      read.problems.push('VAULT_ROOT_KEY and VAULT_ROOT_KEY_FILE are for VAULT_ROOT_KEY_PROVIDER=file: unset them with the pkcs11 provider');
+    }
+  }
+
   const auditCheckpointFile = path.resolve(cwd, read.string('VAULT_AUDIT_CHECKPOINT_FILE', path.join(dataDir, 'audit-checkpoints.ndjson')));
   const config: VaultConfig = {
     nodeEnv,
@@ -143,8 +182,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     databaseUrl,
     embeddedPgPort: read.int('VAULT_EMBEDDED_PG_PORT', 54329, 1024, 65535),
     dbPoolSize: read.int('VAULT_DB_POOL_SIZE', 10, 1, 200),
+    rootKeyProvider,
     rootKey,
-    rootKeyFile: rootKeyFile === undefined ? undefined : path.resolve(cwd, rootKeyFile),
+    rootKeyFile: optionalPath(rootKeyFile, cwd),
+    pkcs11: Object.values(pkcs11).some((v) => v !== undefined) ? pkcs11 : undefined,
     bodyLimitBytes: read.bytes('VAULT_BODY_LIMIT', 64 * 1024),
     shutdownTimeoutMs: read.int('VAULT_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     dekCacheSize: read.int('VAULT_DEK_CACHE_SIZE', 10_000, 0, 1_000_000),
@@ -174,7 +215,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     if (databaseUrl === undefined) {
       read.problems.push('NODE_ENV=production refuses the embedded database: set DATABASE_URL to your PostgreSQL (13+)');
     }
-    if (rootKey === undefined && rootKeyFile === undefined) {
+    if (rootKeyProvider === 'file' && rootKey === undefined && rootKeyFile === undefined) {
       read.problems.push('NODE_ENV=production needs an explicit root key: set VAULT_ROOT_KEY (base64 of 32 bytes) or VAULT_ROOT_KEY_FILE');
     }
   }
@@ -202,6 +243,10 @@ function officeHours(read: EnvReader): VaultConfig['officeHours'] {
     read.problems.push('VAULT_OFFICE_TIMEZONE must be an IANA time zone name, e.g. Asia/Ho_Chi_Minh');
   }
   return { start: hours.slice(0, 5), end: hours.slice(6), timeZone };
+}
+
+function optionalPath(value: string | undefined, cwd: string): string | undefined {
+  return value === undefined ? undefined : path.resolve(cwd, value);
 }
 
 export function isBase64Of32Bytes(value: string): boolean {

@@ -1,13 +1,75 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { ConfigError, isBase64Of32Bytes, type VaultConfig } from './config.js';
+import { LocalRootKeyProvider, type RootKeyProvider } from '../crypto/root-key.js';
+import { Pkcs11ConfigError, Pkcs11RootKeyProvider, type Pkcs11Settings } from '../crypto/pkcs11-root-key.js';
+import { ConfigError, isBase64Of32Bytes, type Pkcs11Config, type VaultConfig } from './config.js';
 
 export interface LoadedRootKey {
   key: Buffer;
   /** Where it came from, for the boot log line: never the key itself. */
   source: 'env' | 'file' | 'development-file';
   createdDevelopmentKey: boolean;
+}
+
+/** The provider the rest of the vault sees, and where its key came from (for the boot log line). */
+export interface OpenedRootKey {
+  provider: RootKeyProvider;
+  source: LoadedRootKey['source'] | 'pkcs11';
+  createdDevelopmentKey: boolean;
+}
+
+/**
+ * The one place that builds the root key provider (VAULT_ROOT_KEY_PROVIDER). With `file`, the raw
+ * key copies are erased once the provider holds its own: the decoded buffer is zeroed, and the
+ * base64 text is dropped from `config` and from `process.env` (JavaScript strings cannot be
+ * overwritten; dropping them keeps them out of child processes' environments and of anything that
+ * later dumps the config or the environment). With `pkcs11`, the PIN is dropped the same way.
+ */
+export async function openRootKeyProvider(config: VaultConfig): Promise<OpenedRootKey> {
+  if (config.rootKeyProvider === 'pkcs11') {
+    const settings = pkcs11Settings(config.pkcs11 ?? {}, config.pkcs11?.keyLabel);
+    delete config.pkcs11?.pin;
+    delete process.env.VAULT_PKCS11_PIN;
+    return { provider: await openPkcs11(settings), source: 'pkcs11', createdDevelopmentKey: false };
+  }
+  const loaded = loadRootKey(config);
+  try {
+    return { provider: new LocalRootKeyProvider(loaded.key), source: loaded.source, createdDevelopmentKey: loaded.createdDevelopmentKey };
+  } finally {
+    loaded.key.fill(0);
+    delete config.rootKey;
+    delete process.env.VAULT_ROOT_KEY;
+  }
+}
+
+/** A pkcs11 provider; its configuration problems become a ConfigError (boot message, exit 1). */
+export async function openPkcs11(settings: Pkcs11Settings): Promise<RootKeyProvider> {
+  try {
+    return await Pkcs11RootKeyProvider.open(settings);
+  } catch (error) {
+    if (error instanceof Pkcs11ConfigError) throw new ConfigError([error.message]);
+    throw error;
+  }
+}
+
+/** The PKCS#11 settings with the PIN resolved (from VAULT_PKCS11_PIN or the file); `keyLabel` may override the configured one. */
+export function pkcs11Settings(pkcs11: Pkcs11Config, keyLabel: string | undefined, tokenLabel = pkcs11.tokenLabel): Pkcs11Settings {
+  const problems: string[] = [];
+  if (pkcs11.module === undefined) problems.push('the pkcs11 provider needs VAULT_PKCS11_MODULE');
+  if (tokenLabel === undefined) problems.push('the pkcs11 provider needs VAULT_PKCS11_TOKEN_LABEL');
+  if (keyLabel === undefined) problems.push('the pkcs11 provider needs a key label (VAULT_PKCS11_KEY_LABEL)');
+  let pin = pkcs11.pin;
+  if (pin === undefined && pkcs11.pinFile !== undefined) {
+    try {
+      pin = readFileSync(pkcs11.pinFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`VAULT_PKCS11_PIN_FILE (${pkcs11.pinFile}) cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'unknown error'}`);
+    }
+  }
+  if (pin === undefined && pkcs11.pinFile === undefined) problems.push('the pkcs11 provider needs VAULT_PKCS11_PIN or VAULT_PKCS11_PIN_FILE');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { module: pkcs11.module as string, tokenLabel: tokenLabel as string, keyLabel: keyLabel as string, pin: pin as string };
 }
 
 /**
@@ -36,7 +98,16 @@ export function loadRootKey(config: VaultConfig): LoadedRootKey {
   return { key, source: 'development-file', createdDevelopmentKey: true };
 }
 
-/** A key file holds the base64 of 32 bytes (one line) or the 32 raw bytes. */
+/** Printable ASCII (space to tilde), with nothing else: what a typed passphrase looks like. */
+function isPrintableAscii(bytes: Uint8Array): boolean {
+  return bytes.every((b) => b >= 0x20 && b <= 0x7e);
+}
+
+/**
+ * A key file holds the base64 of 32 bytes (one line) or the 32 raw bytes. 32 bytes that are all
+ * printable ASCII are refused: that is a passphrase typed into the file (32 random bytes are all
+ * printable with probability (95/256)^32, about 2e-14), and a passphrase is far weaker than a key.
+ */
 export function readKeyFile(file: string, what: string): Buffer {
   let content: Buffer;
   try {
@@ -45,8 +116,18 @@ export function readKeyFile(file: string, what: string): Buffer {
     const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
     throw new ConfigError([`${what} (${file}) cannot be read: ${code}`]);
   }
-  if (content.length === 32) return content;
-  const text = content.toString('utf8').trim();
-  if (isBase64Of32Bytes(text)) return Buffer.from(text, 'base64');
-  throw new ConfigError([`${what} (${file}) must hold 32 raw bytes or their base64 encoding`]);
+  try {
+    const text = content.toString('utf8').trim();
+    if (isBase64Of32Bytes(text)) return Buffer.from(text, 'base64');
+    if (content.length === 32 && !isPrintableAscii(content)) return Buffer.from(content);
+    if (isPrintableAscii(Buffer.from(text, 'utf8')) && text.length > 0) {
+      throw new ConfigError([
+        `${what} (${file}) holds printable text that is not the base64 of 32 bytes: a passphrase, not a key. ` +
+          'Generate a key with `openssl rand -base64 32 > FILE` (or 32 random raw bytes)',
+      ]);
+    }
+    throw new ConfigError([`${what} (${file}) must hold 32 raw bytes or their base64 encoding`]);
+  } finally {
+    content.fill(0);
+  }
 }

@@ -40,6 +40,15 @@ export {
   type RootWrapTarget,
 } from './root-key.js';
 export {
+  ALG_AES256_GCM_PKCS11,
+  AUDIT_SEED_KDF_LABEL,
+  GCM_IV_BYTES,
+  PKCS11_WRAPPED_KEY_BYTES,
+  Pkcs11ConfigError,
+  Pkcs11RootKeyProvider,
+  type Pkcs11Settings,
+} from './pkcs11-root-key.js';
+export {
   AUDIT_SIGNING_KDF_CONTEXT,
   AUDIT_SIGNING_SUBKEY_ID,
   deriveAuditSigningSeed,

@@ -36,7 +36,7 @@ describe('LocalRootKeyProvider', () => {
   it('wraps and unwraps KEKs and blind-index keys in the DESIGN envelope and contexts', async () => {
     const provider: RootKeyProvider = new LocalRootKeyProvider(ROOT);
     expect(provider.keyId).toBe('11f2334d8093a23f');
-    expect(provider.kind).toBe('local');
+    expect(provider.kind).toBe('file');
     const key = generateKey();
 
     const wrappedKek = await provider.wrap(key, kek);

@@ -74,7 +74,7 @@ export function rootWrapContext(target: RootWrapTarget, rootKeyIdHex: string): s
 export interface RootKeyProvider {
   /** Root key id: 16 lower-case hex digits. */
   readonly keyId: string;
-  /** Kind of provider, for logs and readiness ('local', 'aws-kms', ...); never secret. */
+  /** Kind of provider, for logs and the fence record ('file', 'pkcs11', ...); never secret. */
   readonly kind: string;
   wrap(key: Uint8Array, target: RootWrapTarget): Promise<Buffer>;
   unwrap(wrapped: Uint8Array, target: RootWrapTarget): Promise<Buffer>;
@@ -86,7 +86,7 @@ const BASE64_RE = /^(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}$/;
 
 /** The root key held in process memory (from VAULT_ROOT_KEY or a key file). */
 export class LocalRootKeyProvider implements RootKeyProvider {
-  readonly kind = 'local';
+  readonly kind = 'file';
   readonly keyId: string;
   readonly #rootKey: Buffer;
   #closed = false;

@@ -23,15 +23,23 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: database reachable, migrations applied, keys loaded. 503 otherwise. */
+  /**
+   * Readiness: database reachable, migrations applied, keys loaded, root key current. 503 otherwise,
+   * with one detail per failed check naming why (e.g. `{"field":"keys","problem":"stale_root_key"}`).
+   */
   @Get('readyz')
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ description: 'not ready: the failed checks are named' })
   async readyz(): Promise<{ status: 'ready'; checks: Record<string, string> }> {
     const { ready, checks } = await this.readiness.evaluate();
     if (!ready) {
-      const failed = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
-      throw new VaultError('service_unavailable', `not ready: ${failed.length > 0 ? failed.join(', ') : 'checks incomplete'}`);
+      const failed = Object.entries(checks).filter(([, result]) => result !== 'ok');
+      const named = failed.map(([name, result]) => (result === 'failed' ? name : `${name}: ${result}`));
+      throw new VaultError(
+        'service_unavailable',
+        `not ready: ${named.length > 0 ? named.join(', ') : 'checks incomplete'}`,
+        failed.map(([name, result]) => ({ field: name, problem: result })),
+      );
     }
     return { status: 'ready', checks };
   }

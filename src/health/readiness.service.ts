@@ -5,6 +5,14 @@ export type ReadinessCheck = () => Promise<void>;
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+/** A check that fails for a reason worth naming in /readyz (e.g. `stale_root_key`); others report `failed`. */
+export class ReadinessFailure extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'ReadinessFailure';
+  }
+}
+
 /** Readiness is the database, the migrations and whatever feature modules register (keys loaded, ...). */
 @Injectable()
 export class ReadinessService {
@@ -23,10 +31,11 @@ export class ReadinessService {
     this.checks.set(name, check);
   }
 
-  async evaluate(): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'failed'> }> {
-    const results: Record<string, 'ok' | 'failed'> = {};
+  /** Each check's result: `ok`, `failed`, or the reason a ReadinessFailure named. */
+  async evaluate(): Promise<{ ready: boolean; checks: Record<string, string> }> {
+    const results: Record<string, string> = {};
     for (const [name, check] of this.checks) {
-      results[name] = (await withTimeout(check(), CHECK_TIMEOUT_MS)) ? 'ok' : 'failed';
+      results[name] = await withTimeout(check(), CHECK_TIMEOUT_MS);
       // Later checks need the database; do not wait on each of them when it is gone.
       if (name === 'database' && results[name] === 'failed') break;
     }
@@ -35,13 +44,13 @@ export class ReadinessService {
   }
 }
 
-async function withTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+async function withTimeout(promise: Promise<void>, ms: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('failed'), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true, () => false), timeout]);
+    return await Promise.race([promise.then(() => 'ok', (error: unknown) => (error instanceof ReadinessFailure ? error.reason : 'failed')), timeout]);
   } finally {
     clearTimeout(timer);
   }

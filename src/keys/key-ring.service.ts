@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { VaultError } from '../common/vault-error.js';
 import { ROOT_KEY, ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
-import type { LoadedRootKey } from '../config/root-key-source.js';
 import type { VaultConfig } from '../config/config.js';
 import {
   BLIND_INDEXED_FIELDS,
@@ -12,14 +12,13 @@ import {
   generateKey,
   initSodium,
   KeyNotFoundError,
-  LocalRootKeyProvider,
   unwrapDek,
   wrapDek,
   zero,
   type BlindIndexedField,
   type RootKeyProvider,
 } from '../crypto/index.js';
-import { ReadinessService } from '../health/readiness.service.js';
+import { ReadinessFailure, ReadinessService } from '../health/readiness.service.js';
 
 /** Thrown at boot when the configured root key cannot open what the database holds. */
 export class KeyBootError extends Error {
@@ -31,6 +30,8 @@ export class KeyBootError extends Error {
 
 /** Serialises creation of the first KEK and index keys across processes booting together. */
 const KEY_BOOTSTRAP_LOCK = 0x6376_6b62; // 'cvkb'
+/** Serialises KEK rotations, retirements, root rotations and fence writes across processes (transaction-scoped). */
+export const KEY_ADMIN_LOCK = 0x6376_6b61; // 'cvka'
 const REFRESH_INTERVAL_MS = 1_000;
 
 export interface WrappedDek {
@@ -57,17 +58,22 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   private readonly indexKeys = new Map<BlindIndexedField, IndexKey[]>();
   private readonly dekCache: DekCache | undefined;
   private refreshTimer?: NodeJS.Timeout;
+  /** The current root key id recorded in the database, when it is not this process's (fenced). */
+  private staleAgainst: string | undefined;
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
-    @Inject(ROOT_KEY) rootKey: LoadedRootKey,
+    @Inject(ROOT_KEY) provider: RootKeyProvider,
     @Inject(VAULT_CONFIG) config: VaultConfig,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
     @Inject(ReadinessService) readiness: ReadinessService,
   ) {
-    this.provider = new LocalRootKeyProvider(rootKey.key);
-    this.dekCache = config.dekCacheSize > 0 ? new DekCache({ maxEntries: config.dekCacheSize, ttlMs: config.dekCacheTtlMs }) : undefined;
+    this.provider = provider;
+    // A size or an age of 0 means "no cache" (VAULT_DEK_CACHE_TTL_MS=0 used to stop the boot).
+    this.dekCache = config.dekCacheSize > 0 && config.dekCacheTtlMs > 0 ? new DekCache({ maxEntries: config.dekCacheSize, ttlMs: config.dekCacheTtlMs }) : undefined;
     readiness.register('keys', async () => {
+      await this.observeFence(await readRootKeyFence(this.dataSource.manager));
+      if (this.staleAgainst !== undefined) throw new ReadinessFailure('stale_root_key');
       if (this.activeKekVersion === 0) throw new Error('keys not loaded');
     });
   }
@@ -99,10 +105,57 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     await this.provider.close();
   }
 
-  /** First boot: one active KEK and one key per blind-indexed field, created exactly once. */
+  /** Whether this process's root key is not the current one (DESIGN section 2, root key fencing). */
+  get stale(): boolean {
+    return this.staleAgainst !== undefined;
+  }
+
+  /**
+   * The fence: call inside the transaction that writes a key wrapped under the root (or rotates the
+   * root), after taking KEY_ADMIN_LOCK, which every writer of the fence holds. Throws 409
+   * `stale_root_key` when the database names another root key than this process's.
+   */
+  async assertCurrentRoot(manager: EntityManager): Promise<void> {
+    const current = await readRootKeyFence(manager);
+    await this.observeFence(current);
+    if (current !== null && current !== this.rootKeyId) {
+      throw new VaultError(
+        'stale_root_key',
+        `this process runs with root key ${this.rootKeyId}, but the current root key is ${current}: restart it with the current root key`,
+      );
+    }
+  }
+
+  /** Records a change of the fence state, logging why once per transition (key ids only, never key bytes). */
+  private async observeFence(current: string | null): Promise<void> {
+    const stale = current !== null && current !== this.rootKeyId ? current : undefined;
+    if (stale === this.staleAgainst) return;
+    this.staleAgainst = stale;
+    if (stale !== undefined) {
+      this.log.error(
+        { rootKeyId: this.rootKeyId, currentRootKeyId: stale },
+        'the root key was rotated: this process holds a root key that is no longer current; it is not ready and refuses key operations until restarted with the current root key',
+      );
+    }
+  }
+
+  /**
+   * First boot: one active KEK and one key per blind-indexed field, created exactly once. Records this
+   * process's root key as the current one when no process has yet (new install, or the first start
+   * after the fence migration, once the key has shown it opens the active KEK).
+   */
   private async bootstrap(): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_BOOTSTRAP_LOCK]);
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+      const current = await readRootKeyFence(manager);
+      if (current !== null && current !== this.rootKeyId) {
+        throw new KeyBootError(
+          `the configured root key (id ${this.rootKeyId}) is not the current root key (id ${current}) recorded in the database: ` +
+            'it cannot open the stored key-encryption keys; start the vault with the current root key',
+        );
+      }
+      if (current === null) await this.claimFence(manager);
       const [{ count }] = (await manager.query('SELECT count(*)::int AS count FROM kek_versions')) as { count: number }[];
       if (count === 0) {
         const kek = generateKey();
@@ -122,8 +175,22 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** (Re)loads KEK versions and index keys; picks up rotations made by other processes. */
+  /** Records this process's root key id as current, after checking that it opens the active KEK (if any). */
+  private async claimFence(manager: EntityManager): Promise<void> {
+    const [active] = (await manager.query(`SELECT version, wrapped_key, root_key_id FROM kek_versions WHERE state = 'active'`)) as { version: number; wrapped_key: Buffer; root_key_id: string }[];
+    if (active) zero(await this.unwrapAtBoot(active.wrapped_key, { kind: 'kek', version: active.version }, active.root_key_id));
+    await manager.query('UPDATE root_key_state SET root_key_id = $1, provider = $2, updated_at = now()', [this.rootKeyId, this.provider.kind]);
+    this.log.info({ rootKeyId: this.rootKeyId, provider: this.provider.kind }, 'recorded this root key as the current one');
+  }
+
+  /**
+   * (Re)loads KEK versions and index keys; picks up rotations made by other processes. A fenced
+   * process (its root key is no longer current) keeps what it holds and loads nothing new: it could
+   * not open it anyway.
+   */
   async load(): Promise<void> {
+    await this.observeFence(await readRootKeyFence(this.dataSource.manager));
+    if (this.staleAgainst !== undefined) return;
     const keks = (await this.dataSource.query(
       `SELECT version, state, wrapped_key, root_key_id FROM kek_versions WHERE state <> 'retired' ORDER BY version`,
     )) as { version: number; state: string; wrapped_key: Buffer; root_key_id: string }[];
@@ -234,4 +301,10 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   searchDigests(field: BlindIndexedField, normalized: string): { version: number; digest: Buffer }[] {
     return (this.indexKeys.get(field) ?? []).map(({ version, key }) => ({ version, digest: blindIndex(key, normalized) }));
   }
+}
+
+/** The current root key id recorded in the database (null until the first process records it). */
+async function readRootKeyFence(manager: EntityManager): Promise<string | null> {
+  const [row] = (await manager.query('SELECT root_key_id FROM root_key_state')) as { root_key_id: string | null }[];
+  return row?.root_key_id ?? null;
 }

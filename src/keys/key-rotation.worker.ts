@@ -109,6 +109,8 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
   }
 
   private async runPending(): Promise<void> {
+    // A process fenced off by a root rotation leaves the jobs to processes that hold the current root key.
+    if (this.keys.stale) return;
     const pending = (await this.dataSource.query(`SELECT 1 FROM key_rotation_jobs WHERE state IN ('queued', 'running') LIMIT 1`)) as unknown[];
     if (pending.length === 0) return;
     const runner = this.dataSource.createQueryRunner();
@@ -141,6 +143,8 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
       await this.rewrapAll(runner, job);
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction();
+      // Fenced meanwhile: this process cannot open the newer keys, another one will run the job.
+      if (this.keys.stale) throw error;
       // Keys that cannot be opened will not open on a retry either; anything else (database) is retried.
       if (error instanceof DecryptionFailedError || error instanceof KeyNotFoundError) {
         await this.finish(runner, job, 'failed', `${error.name}: a customer key could not be rewrapped`);

@@ -4,13 +4,12 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { VaultError } from '../common/vault-error.js';
-import { generateKey, LocalRootKeyProvider, zero, type RootWrapTarget } from '../crypto/index.js';
+import { generateKey, zero, type RootKeyProvider, type RootWrapTarget } from '../crypto/index.js';
 import { returningRows } from '../database/query.js';
-import { KeyRing } from './key-ring.service.js';
+import { KEY_ADMIN_LOCK, KeyRing } from './key-ring.service.js';
 import { KeyRotationWorker } from './key-rotation.worker.js';
 
-/** Serialises KEK rotations, retirements and root rotations across processes (transaction-scoped). */
-export const KEY_ADMIN_LOCK = 0x6376_6b61; // 'cvka'
+export { KEY_ADMIN_LOCK } from './key-ring.service.js';
 
 export interface KekVersionStatus {
   version: number;
@@ -64,6 +63,8 @@ export class KeysService {
     try {
       await this.dataSource.transaction(async (manager) => {
         await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+        // A process still holding an older root key would wrap the new KEK under it: fenced.
+        await this.keys.assertCurrentRoot(manager);
         const [row] = (await manager.query(
           `SELECT COALESCE(max(version), 0) + 1 AS next, max(version) FILTER (WHERE state = 'active') AS previous FROM kek_versions`,
         )) as { next: number; previous: number | null }[];
@@ -117,6 +118,7 @@ export class KeysService {
     op.trail.resource.id = String(version);
     await this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+      await this.keys.assertCurrentRoot(manager);
       // FOR UPDATE also holds back a DEK insert referencing this version until we commit (see the trigger).
       const [row] = (await manager.query('SELECT state FROM kek_versions WHERE version = $1 FOR UPDATE', [version])) as { state: string }[];
       if (!row) throw new VaultError('not_found', 'no such KEK version');
@@ -137,41 +139,41 @@ export class KeysService {
   }
 
   /**
-   * Rewraps every KEK and blind-index key under `newRootKey`, in one transaction. Afterwards the old
-   * root key opens nothing in the database; every process must be restarted with the new key.
+   * Rewraps every KEK and blind-index key under the `next` provider's root key (any provider kind), in
+   * one transaction that also records `next` as the current root key: from then on every process
+   * still running with the old root key is fenced (not ready, key operations refused) until it is
+   * restarted with the new one. The old root key still opens backups taken before the rotation.
+   * The caller owns `next` (and closes it).
    */
-  async rotateRoot(newRootKey: Buffer, op: KeyOperation): Promise<{ fromRootKeyId: string; toRootKeyId: string; kekVersions: number; indexKeys: number }> {
-    const next = new LocalRootKeyProvider(newRootKey);
-    try {
-      const from = this.keys.rootKeyId;
-      if (next.keyId === from) throw new VaultError('invalid_input', 'the new root key is the one in use', [{ field: 'newKeyFile', problem: 'must hold a different key' }]);
-      op.trail.resource.id = next.keyId;
-      const rotated = await this.dataSource.transaction(async (manager) => {
-        await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
-        const keks = (await manager.query(`SELECT version, wrapped_key FROM kek_versions WHERE state <> 'retired' ORDER BY version FOR UPDATE`)) as { version: number; wrapped_key: Buffer }[];
-        for (const row of keks) {
-          const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'kek', version: row.version });
-          await manager.query('UPDATE kek_versions SET wrapped_key = $2, root_key_id = $3 WHERE version = $1', [row.version, wrapped, next.keyId]);
-        }
-        await manager.query('UPDATE kek_versions SET root_key_id = $1 WHERE state = $2', [next.keyId, 'retired']);
-        const indexKeys = (await manager.query('SELECT field, version, wrapped_key FROM blind_index_keys ORDER BY field, version FOR UPDATE')) as { field: string; version: number; wrapped_key: Buffer }[];
-        for (const row of indexKeys) {
-          const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'blind_index', field: row.field, version: row.version });
-          await manager.query('UPDATE blind_index_keys SET wrapped_key = $3, root_key_id = $4 WHERE field = $1 AND version = $2', [row.field, row.version, wrapped, next.keyId]);
-        }
-        const result = { fromRootKeyId: from, toRootKeyId: next.keyId, kekVersions: keks.length, indexKeys: indexKeys.length };
-        Object.assign(op.trail.details, result);
-        await this.commitEvent(manager, op);
-        return result;
-      });
-      op.trail.recorded = true;
-      return rotated;
-    } finally {
-      await next.close();
-    }
+  async rotateRoot(next: RootKeyProvider, op: KeyOperation): Promise<{ fromRootKeyId: string; toRootKeyId: string; fromProvider: string; toProvider: string; kekVersions: number; indexKeys: number }> {
+    const from = this.keys.rootKeyId;
+    if (next.keyId === from) throw new VaultError('invalid_input', 'the new root key is the one in use', [{ field: 'newKey', problem: 'must be a different key' }]);
+    op.trail.resource.id = next.keyId;
+    const rotated = await this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
+      await this.keys.assertCurrentRoot(manager);
+      const keks = (await manager.query(`SELECT version, wrapped_key FROM kek_versions WHERE state <> 'retired' ORDER BY version FOR UPDATE`)) as { version: number; wrapped_key: Buffer }[];
+      for (const row of keks) {
+        const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'kek', version: row.version });
+        await manager.query('UPDATE kek_versions SET wrapped_key = $2, root_key_id = $3 WHERE version = $1', [row.version, wrapped, next.keyId]);
+      }
+      await manager.query('UPDATE kek_versions SET root_key_id = $1 WHERE state = $2', [next.keyId, 'retired']);
+      const indexKeys = (await manager.query('SELECT field, version, wrapped_key FROM blind_index_keys ORDER BY field, version FOR UPDATE')) as { field: string; version: number; wrapped_key: Buffer }[];
+      for (const row of indexKeys) {
+        const wrapped = await this.rewrapRoot(next, row.wrapped_key, { kind: 'blind_index', field: row.field, version: row.version });
+        await manager.query('UPDATE blind_index_keys SET wrapped_key = $3, root_key_id = $4 WHERE field = $1 AND version = $2', [row.field, row.version, wrapped, next.keyId]);
+      }
+      await manager.query('UPDATE root_key_state SET root_key_id = $1, provider = $2, updated_at = now()', [next.keyId, next.kind]);
+      const result = { fromRootKeyId: from, toRootKeyId: next.keyId, fromProvider: this.keys.provider.kind, toProvider: next.kind, kekVersions: keks.length, indexKeys: indexKeys.length };
+      Object.assign(op.trail.details, result);
+      await this.commitEvent(manager, op);
+      return result;
+    });
+    op.trail.recorded = true;
+    return rotated;
   }
 
-  private async rewrapRoot(next: LocalRootKeyProvider, wrapped: Buffer, target: RootWrapTarget): Promise<Buffer> {
+  private async rewrapRoot(next: RootKeyProvider, wrapped: Buffer, target: RootWrapTarget): Promise<Buffer> {
     const key = await this.keys.provider.unwrap(wrapped, target);
     try {
       return await next.wrap(key, target);

@@ -103,10 +103,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const url = options.databaseUrl ?? (await createTestDatabase());
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'cv-test-data-'));
   const rootKey = options.rootKey ?? randomBytes(32);
+  // With the pkcs11 provider (env VAULT_ROOT_KEY_PROVIDER=pkcs11) the root key is in the token, not in VAULT_ROOT_KEY.
+  const pkcs11 = options.env?.VAULT_ROOT_KEY_PROVIDER === 'pkcs11';
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: url,
-    VAULT_ROOT_KEY: rootKey.toString('base64'),
+    ...(pkcs11 ? {} : { VAULT_ROOT_KEY: rootKey.toString('base64') }),
     VAULT_DATA_DIR: dataDir,
     VAULT_DB_POOL_SIZE: '5',
     LOG_LEVEL: 'debug',

@@ -6,6 +6,8 @@ export interface TestEnvironment {
   templateDatabase: string;
   runId: string;
   embeddedDataDir?: string;
+  /** Holds softhsm2.conf (SOFTHSM2_CONF) and the tokens of the run. */
+  softHsmDir: string;
 }
 
 export function readTestEnvironment(): TestEnvironment {

@@ -1,86 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { rootKeyId } from '../../src/crypto/index.js';
-import { createPrincipal } from '../helpers/principals.js';
-import { createTestDatabase, dropTestDatabase, startTestApp } from '../helpers/test-app.js';
 import { lastLine, runCli, VaultProcess } from '../helpers/vault-process.js';
+import { readAll as readAllAt, seededFixture, waitFor } from './seeded.js';
 
 const CUSTOMERS = 240;
 
-function person(i: number) {
-  return { personal: { fullName: `Orlanthe ${i} Brisque`, email: `ob.${i}@example.com` }, payment: { bankAccount: `GB29NWBK6016133192${String(i).padStart(4, '0')}` } };
-}
-
-/** A database with CUSTOMERS customers, created through the real API, and admin + privacy tokens. */
-async function seededDatabase(rootKey: Buffer, dataDir: string): Promise<{ databaseUrl: string; ids: string[]; admin: string; privacy: string }> {
-  const vault = await startTestApp({ rootKey, dataDir, env: { LOG_LEVEL: 'warn' } });
-  try {
-    const ingest = (await createPrincipal(vault, { roles: ['ingest'] })).authHeader;
-    const admin = (await createPrincipal(vault, { roles: ['admin'] })).authHeader;
-    const privacy = (await createPrincipal(vault, { roles: ['privacy'] })).authHeader;
-    const ids: string[] = [];
-    for (let i = 0; i < CUSTOMERS; i += 20) {
-      const batch = await Promise.all(Array.from({ length: 20 }, (_, j) => vault.http().post('/v1/customers').set('Authorization', ingest).send(person(i + j)).expect(201)));
-      ids.push(...batch.map((res) => res.body.id as string));
-    }
-    return { databaseUrl: vault.databaseUrl, ids, admin, privacy };
-  } finally {
-    await vault.close();
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('key lifecycle across processes (compiled server and CLI)', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cv-keys-proc-'));
   const rootKey = randomBytes(32);
-  let seeded: Awaited<ReturnType<typeof seededDatabase>>;
-  let pool: pg.Pool;
-  const processes: VaultProcess[] = [];
+  const fixture = seededFixture('cv-keys-proc-', rootKey, CUSTOMERS);
+  const { dataDir, processes, sql } = fixture;
 
-  beforeAll(async () => {
-    seeded = await seededDatabase(rootKey, dataDir);
-    pool = new pg.Pool({ connectionString: seeded.databaseUrl, max: 2 });
-  }, 60_000);
-  afterAll(async () => {
-    for (const p of processes) await p.stop('SIGKILL');
-    await pool?.end();
-    if (seeded) await dropTestDatabase(seeded.databaseUrl);
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-
-  async function sql<R>(text: string, params: unknown[] = []): Promise<R[]> {
-    return (await pool.query(text, params)).rows as R[];
-  }
   async function readAll(vault: VaultProcess): Promise<void> {
-    for (let i = 0; i < seeded.ids.length; i += 25) {
-      await Promise.all(seeded.ids.slice(i, i + 25).map(async (id, j) => {
-        const res = await fetch(`${vault.url}/v1/customers/${id}`, { headers: { Authorization: seeded.privacy, 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'TICKET-4711' } });
-        expect(res.status).toBe(200);
-        const body = (await res.json()) as { data: { fullName: string; bankAccount: string } };
-        expect(body.data.fullName).toBe(`Orlanthe ${i + j} Brisque`);
-      }));
-    }
+    await readAllAt(vault.url, fixture.seeded);
   }
 
   it('kill -9 mid-rotation: after a restart the job resumes from its cursor, completes, and everything decrypts', async () => {
-    const env = { DATABASE_URL: seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir };
+    const env = { DATABASE_URL: fixture.seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir };
     const slow = await VaultProcess.start({ ...env, VAULT_ROTATION_BATCH_SIZE: '20', VAULT_ROTATION_BATCH_PAUSE_MS: '150' });
     processes.push(slow);
     await slow.waitReady();
-    const res = await fetch(`${slow.url}/v1/keys/rotate`, { method: 'POST', headers: { Authorization: seeded.admin } });
+    const res = await fetch(`${slow.url}/v1/keys/rotate`, { method: 'POST', headers: { Authorization: fixture.seeded.admin } });
     expect(res.status).toBe(202);
     const { jobId, version } = (await res.json()) as { jobId: string; version: number };
     expect(version).toBe(2);
@@ -100,7 +42,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     processes.push(vault);
     await vault.waitReady();
     const finished = await waitFor('the job to finish', async () => {
-      const r = await fetch(`${vault.url}/v1/keys/jobs/${jobId}`, { headers: { Authorization: seeded.admin } });
+      const r = await fetch(`${vault.url}/v1/keys/jobs/${jobId}`, { headers: { Authorization: fixture.seeded.admin } });
       const body = (await r.json()) as { state: string; done: number; total: number };
       return body.state === 'done' || body.state === 'failed' ? body : undefined;
     });
@@ -113,7 +55,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
   }, 60_000);
 
   it('CLI keys:status and root:rotate: afterwards the old root key is refused at boot and the new one works', async () => {
-    const env = { DATABASE_URL: seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const env = { DATABASE_URL: fixture.seeded.databaseUrl, VAULT_ROOT_KEY: rootKey.toString('base64'), VAULT_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
     const status = runCli(['keys:status'], env);
     expect(status.status).toBe(0);
     expect(JSON.parse(lastLine(status.stdout))).toMatchObject({ rootKeyId: rootKeyId(rootKey), activeKekVersion: 2 });
@@ -123,7 +65,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     writeFileSync(keyFile, `${newKey.toString('base64')}\n`, { mode: 0o600 });
     const rotated = runCli(['root:rotate', '--new-key-file', keyFile], env);
     expect(rotated.status).toBe(0);
-    expect(JSON.parse(lastLine(rotated.stdout))).toEqual({ fromRootKeyId: rootKeyId(rootKey), toRootKeyId: rootKeyId(newKey), kekVersions: 2, indexKeys: 3 });
+    expect(JSON.parse(lastLine(rotated.stdout))).toEqual({ fromRootKeyId: rootKeyId(rootKey), toRootKeyId: rootKeyId(newKey), fromProvider: 'file', toProvider: 'file', kekVersions: 2, indexKeys: 3 });
     for (const text of [rotated.stdout, rotated.stderr]) expect(text).not.toContain(newKey.toString('base64'));
     expect(await sql(`SELECT DISTINCT root_key_id FROM kek_versions UNION SELECT DISTINCT root_key_id FROM blind_index_keys`)).toEqual([{ root_key_id: rootKeyId(newKey) }]);
 
@@ -136,7 +78,7 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
     processes.push(vault);
     await vault.waitReady();
     await readAll(vault);
-    const keys = await fetch(`${vault.url}/v1/keys`, { headers: { Authorization: seeded.admin } });
+    const keys = await fetch(`${vault.url}/v1/keys`, { headers: { Authorization: fixture.seeded.admin } });
     expect(((await keys.json()) as { rootKeyId: string }).rootKeyId).toBe(rootKeyId(newKey));
     await vault.stop();
 
@@ -149,4 +91,3 @@ describe('key lifecycle across processes (compiled server and CLI)', () => {
   }, 60_000);
 });
 
-void createTestDatabase;
