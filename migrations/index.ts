@@ -3,6 +3,9 @@ import { KeysAndCustomers1764100001000 } from './1764100001000-keys-and-customer
 import { Audit1764100002000 } from './1764100002000-audit.js';
 import { KeyLifecycle1764100003000 } from './1764100003000-key-lifecycle.js';
 import { FasterRewrap1764100004000 } from './1764100004000-faster-rewrap.js';
+import { NewDeksUnderActiveKek1764200600000 } from './1764200600000-new-deks-under-active-kek.js';
+import { FieldRevisions1764200610000 } from './1764200610000-field-revisions.js';
+import { ErasureWindow1764200620000 } from './1764200620000-erasure-window.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -11,4 +14,7 @@ export const MIGRATIONS: Function[] = [
   Audit1764100002000,
   KeyLifecycle1764100003000,
   FasterRewrap1764100004000,
+  NewDeksUnderActiveKek1764200600000,
+  FieldRevisions1764200610000,
+  ErasureWindow1764200620000,
 ];

@@ -14,6 +14,7 @@ import type { VaultRuntime } from './config/runtime.js';
 import { MetricsService } from './health/metrics.service.js';
 import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
 import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
+import { KeyRing } from './keys/key-ring.service.js';
 
 /**
  * Builds the HTTP application on a prepared runtime (database open, root key loaded). The same
@@ -28,6 +29,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   });
   answerClientErrors(app.getHttpServer(), runtime.log);
   exposeAuditCounters(metrics, app.get(PgAuditLog).stats, app.get(AuditSealer).stats);
+  exposeDekCacheFigures(metrics, app.get(KeyRing));
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
@@ -58,5 +60,14 @@ function exposeAuditCounters(metrics: MetricsService, groupCommit: GroupCommitSt
     vault_audit_sealed_events_total: { help: 'Pending events moved into the chain by this process as the sealer', read: () => sealer.sealed },
     vault_audit_checkpoints_total: { help: 'Signed checkpoints written by this process', read: () => sealer.checkpoints },
     vault_audit_checkpoint_file_errors_total: { help: 'Checkpoints that could not be appended to the checkpoint file', read: () => sealer.checkpointFileErrors },
+  });
+}
+
+/** The DEK cache on /metrics: how many unwrapped keys it holds, and the evictions it was sent. */
+function exposeDekCacheFigures(metrics: MetricsService, keys: KeyRing): void {
+  metrics.exposeGauges({ vault_dek_cache_entries: { help: 'Unwrapped DEKs held in this process\'s cache', read: () => keys.dekCacheStats.entries } });
+  metrics.exposeCounters({
+    vault_dek_evictions_received_total: { help: 'DEK destructions (erasures, re-keys) announced to this process over LISTEN/NOTIFY', read: () => keys.dekCacheStats.evictionsReceived },
+    vault_dek_eviction_listener_connections_total: { help: 'Connections of the DEK eviction listener (each one clears the cache)', read: () => keys.dekCacheStats.listenerConnections },
   });
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** A monotonic figure kept elsewhere (a component's stats), read at scrape time. */
 export type CounterSource = () => number;
@@ -34,6 +34,20 @@ export class MetricsService {
         collect() {
           this.reset();
           this.inc(read());
+        },
+      });
+    }
+  }
+
+  /** Exposes current figures that components keep themselves (e.g. cache sizes), read at each scrape. */
+  exposeGauges(gauges: Record<string, { help: string; read: CounterSource }>): void {
+    for (const [name, { help, read }] of Object.entries(gauges)) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read());
         },
       });
     }

@@ -8,6 +8,7 @@ import { rootKeyId } from '../../src/crypto/index.js';
 import { createPrincipal } from '../helpers/principals.js';
 import { createTestDatabase, dropTestDatabase, startTestApp } from '../helpers/test-app.js';
 import { lastLine, runCli, VaultProcess } from '../helpers/vault-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CUSTOMERS = 240;
 
@@ -30,16 +31,6 @@ async function seededDatabase(rootKey: Buffer, dataDir: string): Promise<{ datab
     return { databaseUrl: vault.databaseUrl, ids, admin, privacy };
   } finally {
     await vault.close();
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
