@@ -91,13 +91,13 @@ async function main(): Promise<void> {
   const kek = generateKey();
   const indexKey = generateKey();
   const field64 = Buffer.alloc(64, 0x61); // a 64-byte field value
-  const sealedField = encryptField(dek, 1, customerId, 'email', field64);
+  const sealedField = encryptField(dek, 1, customerId, 'email', 1, field64);
   const wrappedDek = wrapDek(kek, 1, dek, customerId, 1);
   const email = normalizeEmail('  Alice.Example@Example.COM ');
 
   const cases: Case[] = [
-    { name: 'field encrypt (64 B)', target: 150_000, run: () => encryptField(dek, 1, customerId, 'email', field64).length },
-    { name: 'field decrypt (64 B)', target: 500_000, run: () => decryptField(dek, sealedField, customerId, 'email').length },
+    { name: 'field encrypt (64 B)', target: 150_000, run: () => encryptField(dek, 1, customerId, 'email', 1, field64).length },
+    { name: 'field decrypt (64 B)', target: 500_000, run: () => decryptField(dek, sealedField, customerId, 'email', 1).length },
     { name: 'DEK wrap (32 B key)', run: () => wrapDek(kek, 1, dek, customerId, 1).length },
     { name: 'DEK unwrap (32 B key)', run: () => unwrapDek(kek, wrappedDek, customerId, 1).length },
     { name: 'blind index (BLAKE2b-128, 27 B e-mail)', run: () => blindIndex(indexKey, email).length },

@@ -21,6 +21,7 @@ import { buildOpenApiDocument } from './openapi/openapi-document.js';
 import { AuditSealer, type SealerStats } from './audit/audit-sealer.js';
 import { PgAuditLog, type GroupCommitStats } from './audit/pg-audit-log.js';
 import { AuditStreamService, type StreamStats } from './audit/audit-stream.service.js';
+import { KeyRing } from './keys/key-ring.service.js';
 
 /**
  * Builds the HTTP application on a prepared runtime (database open, root key loaded). The same
@@ -36,6 +37,7 @@ export async function createApp(runtime: VaultRuntime, options: { extraModules?:
   answerClientErrors(app.getHttpServer(), runtime.log);
   exposeAuditCounters(metrics, app.get(PgAuditLog).stats, app.get(AuditSealer).stats);
   exposeAuditStream(metrics, app.get(AuditStreamService).stats);
+  exposeDekCacheFigures(metrics, app.get(KeyRing));
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
@@ -82,5 +84,14 @@ function exposeAuditStream(metrics: MetricsService, stream: StreamStats): void {
     vault_audit_stream_opened_total: { help: 'Audit streams opened in this process', read: () => stream.opened },
     vault_audit_stream_events_total: { help: 'Events written to audit streams by this process', read: () => stream.eventsSent },
     vault_audit_stream_closed_slow_total: { help: 'Audit streams closed because the consumer fell more than VAULT_AUDIT_STREAM_MAX_BACKLOG events behind', read: () => stream.closedSlow },
+  });
+}
+
+/** The DEK cache on /metrics: how many unwrapped keys it holds, and the evictions it was sent. */
+function exposeDekCacheFigures(metrics: MetricsService, keys: KeyRing): void {
+  metrics.exposeGauges({ vault_dek_cache_entries: { help: 'Unwrapped DEKs held in this process\'s cache', read: () => keys.dekCacheStats.entries } });
+  metrics.exposeCounters({
+    vault_dek_evictions_received_total: { help: 'DEK destructions (erasures, re-keys) announced to this process over LISTEN/NOTIFY', read: () => keys.dekCacheStats.evictionsReceived },
+    vault_dek_eviction_listener_connections_total: { help: 'Connections of the DEK eviction listener (each one clears the cache)', read: () => keys.dekCacheStats.listenerConnections },
   });
 }

@@ -9,6 +9,7 @@ import { openPkcs11, pkcs11Settings, readKeyFile } from '../config/root-key-sour
 import { initSodium, LocalRootKeyProvider, type RootKeyProvider } from '../crypto/index.js';
 import { KeyRotationWorker } from '../keys/key-rotation.worker.js';
 import { KeysService, type KeyOperation } from '../keys/keys.service.js';
+import { RevisionBinding } from '../keys/revision-binding.js';
 import { operatorTrail } from '../principals/operator.js';
 import { withVaultContext, type CliOutput } from './cli-context.js';
 import { CliError } from './database.commands.js';
@@ -46,6 +47,52 @@ export function registerKeyCommands(program: Command, out: CliOutput): void {
         await context.get(KeyRotationWorker).stop();
         const status = await runAudited(context, 'keys.status', () => context.get(KeysService).status());
         out.result(JSON.stringify(status));
+      });
+    });
+
+  program
+    .command('keys:erasure-window')
+    .description('erasures not yet covered by a KEK retirement: their wrapped DEK, in backups taken before the erasure, opens while such a KEK lives (docs/SECURITY.md: closing the window)')
+    .option('--limit <n>', 'list at most this many of the oldest open erasures', '100')
+    .action(async (options: { limit: string }) => {
+      const limit = positiveInt(options.limit, '--limit');
+      await withVaultContext(async (context) => {
+        await context.get(KeyRotationWorker).stop();
+        const report = await runAudited(context, 'keys.erasure_window', async (op) => {
+          const result = await context.get(KeysService).erasureWindow(limit);
+          Object.assign(op.trail.details, { openErasures: result.openErasures, kekVersionsToRetire: result.kekVersionsToRetire.join(',') });
+          return result;
+        });
+        if (report.openErasures === 0) out.info('no open erasure window: every erasure is covered by a KEK retirement');
+        else {
+          out.info(`${report.openErasures} erasures are not covered yet; the oldest at ${report.oldestOpenErasureAt}`);
+          if (report.rotateFirst) out.info(`KEK version ${report.activeKekVersion} is active: rotate first (keys:rotate --wait)`);
+          out.info(`retire KEK versions ${report.kekVersionsToRetire.join(', ')} once the backups taken before those erasures have expired`);
+        }
+        out.result(JSON.stringify(report));
+      });
+    });
+
+  program
+    .command('keys:bind-revisions')
+    .description('bind every customer record written before migration 1764200610000 to its revision (anti-rollback); resumable, one process at a time')
+    .option('--batch-size <n>', 'records per transaction', '500')
+    .option('--max-batches <n>', 'stop after this many batches (run the job in slices)')
+    .action(async (options: { batchSize: string; maxBatches?: string }) => {
+      const batchSize = positiveInt(options.batchSize, '--batch-size');
+      const maxBatches = options.maxBatches === undefined ? undefined : positiveInt(options.maxBatches, '--max-batches');
+      await withVaultContext(async (context) => {
+        await context.get(KeyRotationWorker).stop();
+        const binding = context.get(RevisionBinding);
+        await binding.pause();
+        const result = await runAudited(context, 'keys.revisions.bind', async (op) => {
+          const run = await binding.run({ batchSize, maxBatches });
+          if (run === 'busy') throw new VaultError('conflict', 'another process is running the revision job: try again when it is done');
+          Object.assign(op.trail.details, { ...run });
+          return run;
+        });
+        out.info(result.finished ? 'every customer record is bound to its revision' : `${result.bound} records bound; run again to continue`);
+        out.result(JSON.stringify(result));
       });
     });
 
@@ -99,6 +146,12 @@ async function openNewRootKey(options: NewRootKeyOptions, config: VaultConfig): 
     }
   }
   return openPkcs11(pkcs11Settings(config.pkcs11 ?? {}, options.newPkcs11KeyLabel, options.newPkcs11TokenLabel ?? config.pkcs11?.tokenLabel));
+}
+
+function positiveInt(value: string, option: string): number {
+  const n = Number(value);
+  if (!/^\d{1,9}$/.test(value) || n < 1) throw new CliError(`${option} must be a positive integer`);
+  return n;
 }
 
 /** One audit event per command, allowed or not (status 0), as the HTTP interceptor does. */

@@ -156,6 +156,78 @@ describe('DekCache', () => {
   it('validates its options', () => {
     expect(() => new DekCache({ maxEntries: -1, ttlMs: 1 })).toThrow(CryptoUsageError);
     expect(() => new DekCache({ maxEntries: 1.5, ttlMs: 1 })).toThrow(CryptoUsageError);
-    expect(() => new DekCache({ maxEntries: 1, ttlMs: 0 })).toThrow(CryptoUsageError);
+    expect(() => new DekCache({ maxEntries: 1, ttlMs: -1 })).toThrow(CryptoUsageError);
+    expect(() => new DekCache({ maxEntries: 1, ttlMs: Number.NaN })).toThrow(CryptoUsageError);
+  });
+
+  it('a zero TTL turns the cache off (VAULT_DEK_CACHE_TTL_MS=0), like a zero size', () => {
+    const off = new DekCache({ maxEntries: 10, ttlMs: 0 });
+    expect(off.enabled).toBe(false);
+    off.set(A, 1, generateKey());
+    expect(off.get(A, 1)).toBeUndefined();
+    expect(off.size).toBe(0);
+    off.evict(A);
+    off.prune();
+    off.close();
+    expect(new DekCache({ maxEntries: 0, ttlMs: 60_000 }).enabled).toBe(false);
+    expect(new DekCache({ maxEntries: 1, ttlMs: 1 }).enabled).toBe(true);
+  });
+
+  it('prunes on a timer: an idle cache drops and zeroes expired keys without being read', () => {
+    jest.useFakeTimers();
+    try {
+      const c = clock();
+      const cache = new DekCache({ maxEntries: 10, ttlMs: 1_000, pruneIntervalMs: 500, now: c.now });
+      const spy = jest.spyOn(Buffer, 'from');
+      cache.set(A, 1, generateKey());
+      const copy = spy.mock.results.at(-1)?.value as Buffer;
+      spy.mockRestore();
+      cache.set(B, 1, generateKey());
+      c.advance(600);
+      jest.advanceTimersByTime(500);
+      expect(cache.size).toBe(2); // not expired yet
+      c.advance(400);
+      jest.advanceTimersByTime(500); // nobody reads: the timer prunes
+      expect(cache.size).toBe(0);
+      expect(copy.every((b) => b === 0)).toBe(true);
+      cache.close();
+      expect(jest.getTimerCount()).toBe(0); // close() stops the timer
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('evict() drops destroyed versions and a racing read cannot put them back (tombstone)', () => {
+    const c = clock();
+    const cache = new DekCache({ maxEntries: 10, ttlMs: 60_000, now: c.now });
+    const v1 = generateKey();
+    cache.set(A, 1, v1);
+    cache.set(A, 2, generateKey());
+    cache.set(B, 1, generateKey());
+    // re-key of A to version 3: versions below 3 destroyed
+    cache.evict(A, 3);
+    expect(cache.get(A, 1)).toBeUndefined();
+    expect(cache.get(A, 2)).toBeUndefined();
+    expect(cache.get(B, 1)).toBeDefined();
+    // a read that loaded the row before the re-key committed unwraps version 1 and tries to cache it
+    cache.set(A, 1, v1);
+    expect(cache.get(A, 1)).toBeUndefined();
+    cache.set(A, 3, generateKey()); // the new version is cacheable
+    expect(cache.get(A, 3)).toBeDefined();
+    // erasure of B: every version, now and for a racing read
+    cache.evict(B);
+    cache.set(B, 1, generateKey());
+    cache.set(B, 7, generateKey());
+    expect(cache.get(B, 1)).toBeUndefined();
+    expect(cache.get(B, 7)).toBeUndefined();
+    // tombstones survive clear() (a reconnection) and are forgotten only after a while
+    cache.clear();
+    cache.set(B, 1, generateKey());
+    expect(cache.size).toBe(0);
+    c.advance(5 * 60_000);
+    cache.prune();
+    cache.set(B, 1, generateKey());
+    expect(cache.size).toBe(1);
+    cache.close();
   });
 });

@@ -19,6 +19,7 @@ import {
   open,
   seal,
   TAG_BYTES,
+  UNBOUND_REVISION,
   unwrapDek,
   wrapDek,
   zero,
@@ -112,7 +113,7 @@ describe('heap hygiene of the direct binding', () => {
     const h = (sodiumModule as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium.HEAPU8;
     return Buffer.from(h.buffer, h.byteOffset, h.byteLength);
   };
-  const ctx = fieldContext(CUSTOMER, 'bankAccount');
+  const ctx = fieldContext(CUSTOMER, 'bankAccount', 1);
 
   it('leaves no copy of the key, nor of an unwrapped key, in the WebAssembly heap', () => {
     const kek = generateKey();
@@ -141,7 +142,7 @@ describe('heap hygiene of the direct binding', () => {
 
 describe('seal / open', () => {
   const key = generateKey();
-  const ctx = fieldContext(CUSTOMER, 'email');
+  const ctx = fieldContext(CUSTOMER, 'email', 1);
 
   it('round-trips and lays out the DESIGN header', () => {
     const pt = Buffer.from('alice@example.com');
@@ -197,8 +198,9 @@ describe('seal / open', () => {
   it('fails with the wrong key or the wrong context (other customer, field, version, root)', () => {
     const pt = Buffer.from('secret');
     expectDecryptionFailed(() => open(generateKey(), seal(key, 1, pt, ctx), ctx));
-    expectDecryptionFailed(() => open(key, seal(key, 1, pt, ctx), fieldContext(OTHER_CUSTOMER, 'email')));
-    expectDecryptionFailed(() => open(key, seal(key, 1, pt, ctx), fieldContext(CUSTOMER, 'phone')));
+    expectDecryptionFailed(() => open(key, seal(key, 1, pt, ctx), fieldContext(OTHER_CUSTOMER, 'email', 1)));
+    expectDecryptionFailed(() => open(key, seal(key, 1, pt, ctx), fieldContext(CUSTOMER, 'phone', 1)));
+    expectDecryptionFailed(() => open(key, seal(key, 1, pt, ctx), fieldContext(CUSTOMER, 'email', 2)));
     expectDecryptionFailed(() => open(key, seal(key, 1, pt, dekContext(CUSTOMER, 1)), dekContext(CUSTOMER, 2)));
     expectDecryptionFailed(() => open(key, seal(key, 1, pt, kekContext(1, 'aaaaaaaaaaaaaaaa')), kekContext(1, 'bbbbbbbbbbbbbbbb')));
     expectDecryptionFailed(() => open(key, seal(key, 1, pt, kekContext(1, 'aaaaaaaaaaaaaaaa')), kekContext(2, 'aaaaaaaaaaaaaaaa')));
@@ -232,17 +234,21 @@ describe('seal / open', () => {
 
 describe('contexts', () => {
   it('are built exactly as DESIGN section 2 says', () => {
-    expect(fieldContext(CUSTOMER, 'email')).toBe(`customer:${CUSTOMER}|field:email`);
-    expect(fieldContext(CUSTOMER.toUpperCase(), 'email')).toBe(`customer:${CUSTOMER}|field:email`);
+    expect(fieldContext(CUSTOMER, 'email', 7)).toBe(`customer:${CUSTOMER}|field:email|rev:7`);
+    expect(fieldContext(CUSTOMER.toUpperCase(), 'email', 7)).toBe(`customer:${CUSTOMER}|field:email|rev:7`);
+    // records written before revisions were bound (read only, until the revision job has run)
+    expect(fieldContext(CUSTOMER, 'email', UNBOUND_REVISION)).toBe(`customer:${CUSTOMER}|field:email`);
     expect(dekContext(CUSTOMER, 3)).toBe(`dek|customer:${CUSTOMER}|v:3`);
     expect(kekContext(2, '0123456789abcdef')).toBe('kek|v:2|root:0123456789abcdef');
     expect(blindIndexKeyContext('nationalId', 4, '0123456789abcdef')).toBe('bidx|field:nationalId|v:4|root:0123456789abcdef');
   });
 
   it('refuse components that could make two contexts collide', () => {
-    expect(() => fieldContext('not-a-uuid', 'email')).toThrow(CryptoUsageError);
-    expect(() => fieldContext(CUSTOMER, 'email|field:phone')).toThrow(CryptoUsageError);
-    expect(() => fieldContext(CUSTOMER, '')).toThrow(CryptoUsageError);
+    expect(() => fieldContext('not-a-uuid', 'email', 1)).toThrow(CryptoUsageError);
+    expect(() => fieldContext(CUSTOMER, 'email|field:phone', 1)).toThrow(CryptoUsageError);
+    expect(() => fieldContext(CUSTOMER, '', 1)).toThrow(CryptoUsageError);
+    expect(() => fieldContext(CUSTOMER, 'email', -1)).toThrow(CryptoUsageError);
+    expect(() => fieldContext(CUSTOMER, 'email', 1.5)).toThrow(CryptoUsageError);
     expect(() => dekContext(CUSTOMER, -1)).toThrow(CryptoUsageError);
     expect(() => kekContext(1, 'ABCDEF0123456789')).toThrow(CryptoUsageError);
     expect(() => blindIndexKeyContext('email', 1, 'abc')).toThrow(CryptoUsageError);
@@ -260,10 +266,16 @@ describe('field and DEK helpers', () => {
     expectDecryptionFailed(() => unwrapDek(kek, wrapped, OTHER_CUSTOMER, 2));
     expectDecryptionFailed(() => unwrapDek(kek, wrapped, CUSTOMER, 3));
 
-    const ct = encryptField(dek, 2, CUSTOMER, 'fullName', Buffer.from('Nguyễn Văn An'));
+    const ct = encryptField(dek, 2, CUSTOMER, 'fullName', 5, Buffer.from('Nguyễn Văn An'));
     expect(envelopeVersion(ct)).toBe(2);
-    expect(decryptField(dek, ct, CUSTOMER, 'fullName').toString('utf8')).toBe('Nguyễn Văn An');
-    expectDecryptionFailed(() => decryptField(dek, ct, CUSTOMER, 'cardholderName'));
+    expect(decryptField(dek, ct, CUSTOMER, 'fullName', 5).toString('utf8')).toBe('Nguyễn Văn An');
+    expectDecryptionFailed(() => decryptField(dek, ct, CUSTOMER, 'cardholderName', 5));
+    // anti-rollback: the ciphertext opens only at the revision it was written for
+    expectDecryptionFailed(() => decryptField(dek, ct, CUSTOMER, 'fullName', 6));
+    expectDecryptionFailed(() => decryptField(dek, ct, CUSTOMER, 'fullName', 4));
+    expectDecryptionFailed(() => decryptField(dek, ct, CUSTOMER, 'fullName', UNBOUND_REVISION));
+    // nothing new is written unbound
+    expect(() => encryptField(dek, 2, CUSTOMER, 'fullName', UNBOUND_REVISION, Buffer.from('x'))).toThrow(CryptoUsageError);
   });
 
   it('unwrapDek refuses a wrapped value that is not a 32-byte key', () => {
@@ -284,7 +296,7 @@ describe('field and DEK helpers', () => {
 
 describe('properties', () => {
   const key = generateKey();
-  const ctx = fieldContext(CUSTOMER, 'address');
+  const ctx = fieldContext(CUSTOMER, 'address', 1);
 
   it('round-trips arbitrary Unicode strings', () => {
     fc.assert(

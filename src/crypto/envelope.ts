@@ -176,9 +176,22 @@ function rootId(rootKeyIdHex: string): string {
   return rootKeyIdHex;
 }
 
-/** `customer:<uuid>|field:<name>`: AD of a field ciphertext (uuid lower-cased). */
-export function fieldContext(customerId: string, field: string): string {
-  return `customer:${uuid(customerId)}|field:${fieldName(field)}`;
+/**
+ * Revision of a record written before revisions were bound into field ADs (migration 1764200610000):
+ * its field AD has no `|rev:` part. Only ever read (until the revision job has bound every record),
+ * never written.
+ */
+export const UNBOUND_REVISION = 0;
+
+/**
+ * `customer:<uuid>|field:<name>|rev:<revision>`: AD of a field ciphertext (uuid lower-cased). The
+ * record's revision changes with every write of its fields, so an older ciphertext of the same
+ * customer and field copied back into the row fails to open (anti-rollback). `UNBOUND_REVISION`
+ * gives the AD of records written before that: `customer:<uuid>|field:<name>`.
+ */
+export function fieldContext(customerId: string, field: string, revision: number): string {
+  const base = `customer:${uuid(customerId)}|field:${fieldName(field)}`;
+  return revision === UNBOUND_REVISION ? base : `${base}|rev:${u32(revision)}`;
 }
 
 /** `dek|customer:<uuid>|v:<dekVersion>`: AD of a DEK wrapped by a KEK. */
@@ -200,14 +213,18 @@ export function blindIndexKeyContext(field: string, version: number, rootKeyIdHe
 // Thin helpers for the key service: the envelope plus the right context, nothing more.
 // ---------------------------------------------------------------------------------------------
 
-/** Encrypts one field value with the customer's DEK (envelope version = dekVersion). */
-export function encryptField(dek: Uint8Array, dekVersion: number, customerId: string, field: string, plaintext: Uint8Array): Buffer {
-  return seal(dek, dekVersion, plaintext, fieldContext(customerId, field));
+/**
+ * Encrypts one field value with the customer's DEK (envelope version = dekVersion), bound to the
+ * record's revision (1 or more: nothing new is written unbound).
+ */
+export function encryptField(dek: Uint8Array, dekVersion: number, customerId: string, field: string, revision: number, plaintext: Uint8Array): Buffer {
+  if (revision === UNBOUND_REVISION) throw new CryptoUsageError('a field is written under a revision of 1 or more');
+  return seal(dek, dekVersion, plaintext, fieldContext(customerId, field, revision));
 }
 
-/** Decrypts one field ciphertext; pick the DEK by `envelopeVersion(ciphertext)`. */
-export function decryptField(dek: Uint8Array, ciphertext: Uint8Array, customerId: string, field: string): Buffer {
-  return open(dek, ciphertext, fieldContext(customerId, field));
+/** Decrypts one field ciphertext of a record at `revision`; pick the DEK by `envelopeVersion(ciphertext)`. */
+export function decryptField(dek: Uint8Array, ciphertext: Uint8Array, customerId: string, field: string, revision: number): Buffer {
+  return open(dek, ciphertext, fieldContext(customerId, field, revision));
 }
 
 /** Wraps a customer's DEK under a KEK version (envelope version = kekVersion). */

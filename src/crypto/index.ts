@@ -17,6 +17,7 @@ export {
   MIN_ENVELOPE_BYTES,
   NONCE_BYTES,
   TAG_BYTES,
+  UNBOUND_REVISION,
   blindIndexKeyContext,
   decryptField,
   dekContext,

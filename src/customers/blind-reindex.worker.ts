@@ -138,7 +138,7 @@ export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModule
       const dek = await this.keys.dek(row.id, { version: row.dek_version, kekVersion: row.dek_kek_version, wrapped: row.dek_wrapped });
       try {
         for (const field of present) {
-          const plaintext = decryptField(dek, row[FIELD_COLUMNS[field]] as Buffer, row.id, field);
+          const plaintext = decryptField(dek, row[FIELD_COLUMNS[field]] as Buffer, row.id, field, row.revision);
           const value = JSON.parse(plaintext.toString('utf8')) as unknown;
           zero(plaintext);
           const normalized = typeof value === 'string' ? normalizeForBlindIndex(field, value) : null;

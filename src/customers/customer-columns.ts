@@ -27,6 +27,8 @@ export interface CustomerRow {
   created_at: Date;
   updated_at: Date;
   erased_at: Date | null;
+  /** Bound into every field's AD; incremented by every write of the fields (0: written before that). */
+  revision: number;
   dek_kek_version: number | null;
   dek_wrapped: Buffer | null;
   [column: string]: unknown;

@@ -6,11 +6,14 @@ import { CUSTOMER_FIELDS, type Actor, type CustomerField, type Purpose } from '.
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { VaultError } from '../common/vault-error.js';
-import { BLIND_INDEX_NORMALISATION, BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, zero } from '../crypto/index.js';
+import { BLIND_INDEX_NORMALISATION, BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, UNBOUND_REVISION, zero } from '../crypto/index.js';
 import { isDatabaseUnavailable } from '../common/error-response.js';
 import { preparedQuery, returningRows } from '../database/query.js';
+import { announceDekDestruction } from '../keys/dek-evictions.js';
 import { KeyRing } from '../keys/key-ring.service.js';
+import { RevisionBinding } from '../keys/revision-binding.js';
 import { FIELD_COLUMNS, type CustomerRow } from './customer-columns.js';
+import { FIRST_REVISION, resealRecord } from './record-cipher.js';
 import type { ConsentsDto, CreateCustomerDto, UpdateCustomerDto } from './customer.dto.js';
 import { cardDigits } from './validators.js';
 
@@ -71,6 +74,7 @@ export class CustomersService {
     @Inject(KeyRing) private readonly keys: KeyRing,
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
     @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(RevisionBinding) private readonly revisions: RevisionBinding,
   ) {}
 
   async create(actor: Actor, body: CreateCustomerDto, trail: AuditTrail): Promise<{ id: string; createdAt: string }> {
@@ -87,12 +91,22 @@ export class CustomersService {
       const params: unknown[] = [id, body.externalRef ?? null, wrapped.version, consents.marketing, consents.thirdPartySharing];
       for (const field of CUSTOMER_FIELDS) {
         const value = values[field];
-        params.push(value === undefined ? null : encryptField(dek, wrapped.version, id, field, encodeValue(value)));
+        params.push(value === undefined ? null : encryptField(dek, wrapped.version, id, field, FIRST_REVISION, encodeValue(value)));
       }
       trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
       const indexes = this.blindIndexRows(values);
+      const kekAt = params.length;
       params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests);
-      const createdAt = await this.createOneStatement(params, trail).catch(async (error: unknown) => {
+      // Refused under a KEK rotated away meanwhile: same DEK (the ciphertexts stand), wrapped again.
+      const write = (attempt: number): Promise<Date> => {
+        if (attempt > 0) {
+          const again = this.keys.wrapNewDek(id, dek, wrapped.version);
+          params[kekAt] = again.kekVersion;
+          params[kekAt + 1] = again.wrapped;
+        }
+        return this.createOneStatement(params, trail);
+      };
+      const createdAt = await this.keys.retryOnStaleKek(write).catch(async (error: unknown) => {
         // Nothing was written (one statement). Which part failed decides the answer (a 503 for the
         // audit log, a 500 for the rest): write again step by step in a transaction, where the audit
         // insert reports its own failure. Lost connections are not retried (the commit is unknown).
@@ -154,13 +168,18 @@ export class CustomersService {
       this.policy.assertHoldAllows(actor, purpose, stateOf(row), Object.keys(values) as CustomerField[]);
       const dek = await this.keys.dek(id, dekOf(row));
       try {
-        const sets: string[] = [];
-        const params: unknown[] = [id];
-        for (const [field, value] of Object.entries(values) as [CustomerField, unknown][]) {
-          params.push(encryptField(dek, row.dek_version, id, field, encodeValue(value)));
-          sets.push(`${FIELD_COLUMNS[field]} = $${params.length}`);
-        }
-        const [updated] = await returningRows<{ updated_at: Date }>(manager, `UPDATE customers SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING updated_at`, params);
+        // A new revision: every stored field is re-encrypted for it, so an older ciphertext copied
+        // back into the row no longer opens (anti-rollback).
+        const revision = await this.nextRevision(row);
+        const changes: Partial<Record<CustomerField, Buffer>> = {};
+        for (const [field, value] of Object.entries(values) as [CustomerField, unknown][]) changes[field] = encodeValue(value);
+        const resealed = resealRecord(row, dek, { dek, dekVersion: row.dek_version, revision }, changes, 3);
+        const [updated] = await returningRows<{ updated_at: Date }>(
+          manager,
+          `UPDATE customers SET ${[...resealed.sets, 'revision = $2'].join(', ')}, updated_at = now() WHERE id = $1 RETURNING updated_at`,
+          [id, revision, ...resealed.params],
+        );
+        trail.details.revision = revision;
         await this.writeBlindIndexes(manager, id, values);
         return updated.updated_at;
       } finally {
@@ -223,20 +242,27 @@ export class CustomersService {
     try {
       await this.audited(trail, 204, async (manager) => {
         await this.load(id, manager);
-        const deks = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
+        const deks = await returningRows<{ version: number; kek_version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version, kek_version', [id]);
         const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
         const nulls = CUSTOMER_FIELDS.map((field) => `${FIELD_COLUMNS[field]} = NULL`).join(', ');
+        // The KEK the destroyed DEK was under: copies of it in backups open while that KEK lives
+        // (keys:erasure-window reports erasures no retirement covers yet).
+        const erasedUnder = deks.length > 0 ? Math.max(...deks.map((dek) => dek.kek_version)) : null;
         // externalRef and the hold reason link the tombstone to a person too: cleared as well.
         await manager.query(
           `UPDATE customers SET ${nulls}, external_ref = NULL, hold_reason = NULL, hold_since = NULL, hold_by = NULL,
-             consent_marketing = false, consent_third_party = false, erased_at = now(), updated_at = now() WHERE id = $1`,
-          [id],
+             consent_marketing = false, consent_third_party = false, erased_at = now(), erased_kek_version = $2, updated_at = now() WHERE id = $1`,
+          [id, erasedUnder],
         );
         Object.assign(trail.details, { destroyedDeks: deks.length, deletedBlindIndexes: indexes.length });
+        // Every process evicts the destroyed DEK when this commits.
+        await announceDekDestruction(manager, { customerId: id, below: Number.POSITIVE_INFINITY });
       });
-    } finally {
+    } catch (error) {
       this.keys.forgetDeks(id);
+      throw error;
     }
+    this.keys.evictLocally({ customerId: id, below: Number.POSITIVE_INFINITY });
   }
 
   /**
@@ -246,36 +272,42 @@ export class CustomersService {
   async rekey(actor: Actor, id: string, trail: AuditTrail): Promise<{ id: string; dekVersion: number }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'manageKeys');
+    let result: { id: string; dekVersion: number };
     try {
-      return await this.audited(trail, 200, async (manager) => {
+      // A new DEK refused under a KEK rotated away meanwhile: the whole re-key again on a fresh ring.
+      result = await this.keys.retryOnStaleKek(() => this.audited(trail, 200, async (manager) => {
         const row = await this.load(id, manager);
-        const fields = CUSTOMER_FIELDS.filter((field) => row[FIELD_COLUMNS[field]] !== null);
         const oldDek = await this.keys.dek(id, dekOf(row));
         const toVersion = row.dek_version + 1;
         const { dek, wrapped } = this.keys.newDek(id, toVersion);
         try {
-          const sets: string[] = [];
-          const params: unknown[] = [id, toVersion];
-          for (const field of fields) {
-            const plaintext = decryptField(oldDek, row[FIELD_COLUMNS[field]] as Buffer, id, field);
-            params.push(encryptField(dek, toVersion, id, field, plaintext));
-            zero(plaintext);
-            sets.push(`${FIELD_COLUMNS[field]} = $${params.length}`);
-          }
-          await manager.query(`UPDATE customers SET ${[...sets, 'dek_version = $2'].join(', ')}, updated_at = now() WHERE id = $1`, params);
+          const revision = await this.nextRevision(row);
+          const resealed = resealRecord(row, oldDek, { dek, dekVersion: toVersion, revision }, {}, 4);
+          await manager.query(`UPDATE customers SET ${[...resealed.sets, 'dek_version = $2', 'revision = $3'].join(', ')}, updated_at = now() WHERE id = $1`, [id, toVersion, revision, ...resealed.params]);
           const destroyed = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
           await manager.query('INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $2, $3, $4)', [id, toVersion, wrapped.kekVersion, wrapped.wrapped]);
-          Object.assign(trail.details, { fromDekVersion: row.dek_version, toDekVersion: toVersion, kekVersion: wrapped.kekVersion, fields: fields.length, destroyedDeks: destroyed.length });
+          Object.assign(trail.details, { fromDekVersion: row.dek_version, toDekVersion: toVersion, kekVersion: wrapped.kekVersion, fields: resealed.fields.length, destroyedDeks: destroyed.length, revision });
+          // Every process evicts the old versions when this commits.
+          await announceDekDestruction(manager, { customerId: id, below: toVersion });
           return { id, dekVersion: toVersion };
         } finally {
           zero(oldDek);
           zero(dek);
         }
-      });
-    } finally {
-      // Drops the old version (and the new one if the transaction rolled back).
+      }));
+    } catch (error) {
+      // Rolled back: drops the new version cached by newDek (the old one stays valid).
       this.keys.forgetDeks(id);
+      throw error;
     }
+    this.keys.evictLocally({ customerId: id, below: result.dekVersion });
+    return result;
+  }
+
+  /** The revision a write of the record's fields moves it to; an unbound record only while allowed. */
+  private async nextRevision(row: CustomerRow): Promise<number> {
+    if (row.revision === UNBOUND_REVISION) await this.revisions.assertUnboundReadable(row.id);
+    return row.revision + 1;
   }
 
   /**
@@ -292,10 +324,12 @@ export class CustomersService {
   private async decrypt(row: CustomerRow, fields: CustomerField[]): Promise<FieldValues> {
     const values: FieldValues = {};
     if (fields.length === 0) return values;
+    if (row.revision === UNBOUND_REVISION) await this.revisions.assertUnboundReadable(row.id);
     const dek = await this.keys.dek(row.id, dekOf(row));
     try {
       for (const field of fields) {
-        const plaintext = decryptField(dek, row[FIELD_COLUMNS[field]] as Buffer, row.id, field);
+        // Bound to the row's revision: an older ciphertext written back into the row fails here.
+        const plaintext = decryptField(dek, row[FIELD_COLUMNS[field]] as Buffer, row.id, field, row.revision);
         values[field] = JSON.parse(plaintext.toString('utf8')) as unknown;
         zero(plaintext);
       }

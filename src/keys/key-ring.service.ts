@@ -19,6 +19,7 @@ import {
   type RootKeyProvider,
 } from '../crypto/index.js';
 import { ReadinessFailure, ReadinessService } from '../health/readiness.service.js';
+import { DekEvictionListener, type DekDestruction } from './dek-evictions.js';
 
 /** Thrown at boot when the configured root key cannot open what the database holds. */
 export class KeyBootError extends Error {
@@ -33,6 +34,16 @@ const KEY_BOOTSTRAP_LOCK = 0x6376_6b62; // 'cvkb'
 /** Serialises KEK rotations, retirements, root rotations and fence writes across processes (transaction-scoped). */
 export const KEY_ADMIN_LOCK = 0x6376_6b61; // 'cvka'
 const REFRESH_INTERVAL_MS = 1_000;
+const STALE_KEK_ATTEMPTS = 3;
+
+/**
+ * The database's refusal of a new DEK under a KEK that is not the active one (trigger of migration
+ * 1764200600000): this process wrapped it with a stale key ring.
+ */
+export function isStaleKekRefusal(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string } | null;
+  return e?.code === '23514' && e.constraint === 'customer_deks_kek_active';
+}
 
 export interface WrappedDek {
   version: number;
@@ -57,6 +68,8 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   private activeKekVersion = 0;
   private readonly indexKeys = new Map<BlindIndexedField, IndexKey[]>();
   private readonly dekCache: DekCache | undefined;
+  /** Keeps every process's cache free of destroyed DEKs; the cache is used only while it listens. */
+  private readonly evictions: DekEvictionListener | undefined;
   private refreshTimer?: NodeJS.Timeout;
   /** The current root key id recorded in the database, when it is not this process's (fenced). */
   private staleAgainst: string | undefined;
@@ -69,8 +82,16 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     @Inject(ReadinessService) readiness: ReadinessService,
   ) {
     this.provider = provider;
-    // A size or an age of 0 means "no cache" (VAULT_DEK_CACHE_TTL_MS=0 used to stop the boot).
-    this.dekCache = config.dekCacheSize > 0 && config.dekCacheTtlMs > 0 ? new DekCache({ maxEntries: config.dekCacheSize, ttlMs: config.dekCacheTtlMs }) : undefined;
+    const cache = new DekCache({ maxEntries: config.dekCacheSize, ttlMs: config.dekCacheTtlMs });
+    this.dekCache = cache.enabled ? cache : undefined;
+    const url = (dataSource.options as { url?: string }).url;
+    if (this.dekCache && url !== undefined) {
+      this.evictions = new DekEvictionListener(url, `customer-vault:dek-evictions:${process.pid}`, {
+        evict: (destruction) => this.evictLocally(destruction),
+        live: () => this.dekCache?.clear(),
+        lost: () => this.dekCache?.clear(),
+      }, log.child({ component: 'dek-evictions' }));
+    }
     readiness.register('keys', async () => {
       await this.observeFence(await readRootKeyFence(this.dataSource.manager));
       if (this.staleAgainst !== undefined) throw new ReadinessFailure('stale_root_key');
@@ -90,6 +111,7 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     await initSodium();
     await this.bootstrap();
     await this.load();
+    await this.evictions?.start();
     this.refreshTimer = setInterval(() => {
       this.load().catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'key refresh failed'));
     }, REFRESH_INTERVAL_MS);
@@ -101,7 +123,8 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     for (const key of this.keks.values()) zero(key);
     for (const keys of this.indexKeys.values()) for (const { key } of keys) zero(key);
     this.keks.clear();
-    this.dekCache?.clear();
+    await this.evictions?.stop();
+    this.dekCache?.close();
     await this.provider.close();
   }
 
@@ -252,17 +275,42 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     const dek = generateKey();
     const kekVersion = this.activeKekVersion;
     const wrapped = wrapDek(this.kek(kekVersion), kekVersion, dek, customerId, version);
-    this.dekCache?.set(customerId, version, dek);
+    this.cache()?.set(customerId, version, dek);
     return { dek, wrapped: { version, kekVersion, wrapped } };
+  }
+
+  /** `dek` (a new customer DEK) wrapped under the active KEK; after a refusal, see `retryOnStaleKek`. */
+  wrapNewDek(customerId: string, dek: Uint8Array, version: number): WrappedDek {
+    const kekVersion = this.activeKekVersion;
+    return { version, kekVersion, wrapped: wrapDek(this.kek(kekVersion), kekVersion, dek, customerId, version) };
+  }
+
+  /**
+   * Runs a write that inserts a new DEK; when the database refuses it because the KEK it was wrapped
+   * under is no longer active (this process's ring is stale: a rotation elsewhere), reloads the ring
+   * and runs it again (`attempt` > 0: wrap again with `wrapNewDek`). A few attempts: each reload
+   * sees the newest active KEK, so a second refusal takes another rotation in between.
+   */
+  async retryOnStaleKek<T>(write: (attempt: number) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write(attempt);
+      } catch (error) {
+        if (!isStaleKekRefusal(error) || attempt >= STALE_KEK_ATTEMPTS - 1) throw error;
+        this.log.info({ activeKekVersion: this.activeKekVersion }, 'a new DEK was refused under a KEK that is no longer active: reloading the key ring');
+        await this.load();
+      }
+    }
   }
 
   /** The customer's DEK (cache, else unwrapped with its KEK version). The caller zeroes it when done. */
   async dek(customerId: string, wrapped: WrappedDek): Promise<Buffer> {
-    const cached = this.dekCache?.get(customerId, wrapped.version);
+    const cached = this.cache()?.get(customerId, wrapped.version);
     if (cached) return cached;
     if (!this.keks.has(wrapped.kekVersion)) await this.load();
     const dek = unwrapDek(this.kek(wrapped.kekVersion), wrapped.wrapped, customerId, wrapped.version);
-    this.dekCache?.set(customerId, wrapped.version, dek);
+    // Refused if an erasure or re-key destroyed this version since the row was read (tombstone).
+    this.cache()?.set(customerId, wrapped.version, dek);
     return dek;
   }
 
@@ -285,9 +333,31 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** Drops a customer's DEKs from this process's cache (erasure, re-key). */
+  /**
+   * The DEK cache, while it can be trusted: only while the eviction listener is connected (a
+   * destruction announced while it was not would go unnoticed).
+   */
+  private cache(): DekCache | undefined {
+    return this.evictions?.live === true ? this.dekCache : undefined;
+  }
+
+  /** Drops a customer's cached DEKs in this process (a write that rolled back; nothing destroyed). */
   forgetDeks(customerId: string): void {
     this.dekCache?.delete(customerId);
+  }
+
+  /**
+   * After a transaction that destroyed DEKs committed (and announced it with
+   * `announceDekDestruction`, which reaches every process): evicts them here at once, and keeps a
+   * racing read from caching them again.
+   */
+  evictLocally(destruction: DekDestruction): void {
+    this.dekCache?.evict(destruction.customerId, destruction.below);
+  }
+
+  /** DEK cache figures for /metrics. */
+  get dekCacheStats(): { entries: number; evictionsReceived: number; listenerConnections: number } {
+    return { entries: this.dekCache?.size ?? 0, evictionsReceived: this.evictions?.received ?? 0, listenerConnections: this.evictions?.connections ?? 0 };
   }
 
   /** Digest to store for a value under the field's active index key. */

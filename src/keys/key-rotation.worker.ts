@@ -13,11 +13,8 @@ import { KeyRing } from './key-ring.service.js';
 /** One rotation job runs at a time across every process (session-level, released if the process dies). */
 export const ROTATION_LOCK = 0x6376_6b72; // 'cvkr'
 const POLL_INTERVAL_MS = 1_000;
-/**
- * Another process may create DEKs under the previous KEK until its key ring refreshes (every
- * second): a job finishes only after a pass that started this long after the rotation found nothing.
- */
-const SETTLE_MS = 2_500;
+/** Pause before another pass when the completion check found DEKs left under an old version. */
+const REPASS_PAUSE_MS = 100;
 
 /** The audit actor of background key work: no principal behind it. */
 export const KEY_ROTATION_ACTOR: AuditActor = { id: null, name: 'system:key-rotation', kind: 'service', roles: [] };
@@ -27,7 +24,6 @@ interface PendingJob {
   target_version: number;
   state: 'queued' | 'running';
   last_customer_id: string | null;
-  age_ms: number;
 }
 
 interface RewrappedBatch {
@@ -121,9 +117,8 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
       try {
         while (!this.stopped) {
           const [job] = (await runner.query(
-            `SELECT j.id, j.target_version, j.state, j.last_customer_id, (extract(epoch FROM now() - k.created_at) * 1000)::float8 AS age_ms
-             FROM key_rotation_jobs j JOIN kek_versions k ON k.version = j.target_version
-             WHERE j.state IN ('queued', 'running') ORDER BY j.created_at LIMIT 1`,
+            `SELECT id, target_version, state, last_customer_id FROM key_rotation_jobs
+             WHERE state IN ('queued', 'running') ORDER BY created_at LIMIT 1`,
           )) as PendingJob[];
           if (!job) break;
           await this.runJob(runner, job);
@@ -163,23 +158,24 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     this.log.info({ jobId: job.id, targetVersion: job.target_version, total: Number(total) }, 'key rotation job started');
   }
 
+  /**
+   * Passes over every DEK not under the target version until the completion check, in its own
+   * transaction, finds none left. No timer decides "done": a DEK inserted under an old version
+   * after a pass (a process with a stale key ring; since 1764200600000 the database refuses that)
+   * only means one more pass.
+   */
   private async rewrapAll(runner: QueryRunner, job: PendingJob): Promise<void> {
     const target = job.target_version;
     let cursor = job.last_customer_id;
-    const rotatedAt = Date.now() - job.age_ms;
-    // A pass that started SETTLE_MS after the rotation sees every DEK ever made under an old version.
-    let settledPass = cursor === null && job.age_ms >= SETTLE_MS;
     while (!this.stopped) {
       const batch = await this.rewrapped(await this.readBatch(target, cursor), target);
       if (batch === null) {
-        if (settledPass) {
-          await this.finish(runner, job, 'done', null);
-          return;
-        }
-        while (!this.stopped && Date.now() < rotatedAt + SETTLE_MS) await sleep(100);
+        const outcome = await this.finishIfComplete(runner, job);
+        if (outcome !== 'remaining') return;
+        this.log.warn({ jobId: job.id, targetVersion: target }, 'key rotation job: DEKs remain under an old KEK version after a pass; passing again');
         cursor = null;
-        settledPass = true;
         await runner.query('UPDATE key_rotation_jobs SET last_customer_id = NULL WHERE id = $1', [job.id]);
+        await sleep(REPASS_PAUSE_MS);
         continue;
       }
       cursor = batch.ids[batch.ids.length - 1];
@@ -187,6 +183,34 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
       if (!(await this.writeBatch(runner, job, batch, cursor))) return;
       if (this.config.rotationBatchPauseMs > 0) await sleep(this.config.rotationBatchPauseMs);
     }
+  }
+
+  /**
+   * The completion check and the "done" record in one transaction: the job row is locked (a newer
+   * rotation, which supersedes it, waits), then any DEK left under another version means another
+   * pass. 'superseded' when the job is no longer running.
+   */
+  private async finishIfComplete(runner: QueryRunner, job: PendingJob): Promise<'done' | 'remaining' | 'superseded'> {
+    await runner.startTransaction();
+    try {
+      const running = (await runner.query(`SELECT 1 FROM key_rotation_jobs WHERE id = $1 AND state = 'running' FOR UPDATE`, [job.id])) as unknown[];
+      if (running.length === 0) {
+        await runner.rollbackTransaction();
+        return 'superseded';
+      }
+      const left = (await runner.query('SELECT 1 FROM customer_deks WHERE kek_version <> $1 LIMIT 1', [job.target_version])) as unknown[];
+      if (left.length > 0) {
+        await runner.rollbackTransaction();
+        return 'remaining';
+      }
+      await this.recordFinish(runner, job, 'done', null);
+      await runner.commitTransaction();
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    }
+    this.log.info({ jobId: job.id, targetVersion: job.target_version, state: 'done' }, 'key rotation job finished');
+    return 'done';
   }
 
   /** The next DEKs after `cursor` not under the target version, read without locks (see writeBatch). */
@@ -219,7 +243,7 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
    * while reading (FOR UPDATE would write a lock into every row, doubling the writes): a DEK is only
    * updated if it is still the one that was read, under the same KEK. One re-keyed or erased
    * meanwhile is left alone (a re-key writes its new DEK under the active KEK; anything else is
-   * found by the settled pass). False when the job was superseded by a newer rotation.
+   * found by the completion check). False when the job was superseded by a newer rotation.
    */
   private async writeBatch(runner: QueryRunner, job: PendingJob, batch: RewrappedBatch, cursor: string): Promise<boolean> {
     await runner.startTransaction();
@@ -249,8 +273,15 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     }
   }
 
-  private async finish(runner: QueryRunner, job: PendingJob, state: 'done' | 'failed', error: string | null): Promise<void> {
+  private async finish(runner: QueryRunner, job: PendingJob, state: 'failed', error: string): Promise<void> {
     await runner.startTransaction();
+    await this.recordFinish(runner, job, state, error);
+    await runner.commitTransaction();
+    this.log.info({ jobId: job.id, targetVersion: job.target_version, state }, 'key rotation job finished');
+  }
+
+  /** The job's final state and its audit event, in the caller's transaction. */
+  private async recordFinish(runner: QueryRunner, job: PendingJob, state: 'done' | 'failed', error: string | null): Promise<void> {
     const [row] = await returningRows<{ total: string; done: string }>(
       runner.manager,
       `UPDATE key_rotation_jobs SET state = $2, error = $3, finished_at = now(), total = GREATEST(total, done)
@@ -260,8 +291,6 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     if (row) {
       await this.audit.recordInTransaction(runner.manager, this.event(state === 'done' ? 'keys.rotation.finish' : 'keys.rotation.fail', job, { total: Number(row.total), done: Number(row.done) }));
     }
-    await runner.commitTransaction();
-    this.log.info({ jobId: job.id, targetVersion: job.target_version, state }, 'key rotation job finished');
   }
 
   private event(action: string, job: PendingJob, details: Record<string, number>) {

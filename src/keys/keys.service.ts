@@ -35,6 +35,27 @@ export interface RotationJobView {
   error: string | null;
 }
 
+/** An erasure whose destroyed DEK a still-unretired KEK may have wrapped (see `erasureWindow`). */
+export interface OpenErasure {
+  customerId: string;
+  erasedAt: string;
+  /** Unretired KEK versions that may have wrapped the destroyed DEK. */
+  kekVersions: number[];
+}
+
+export interface ErasureWindowReport {
+  /** Erasures not yet covered by a KEK retirement. */
+  openErasures: number;
+  oldestOpenErasureAt: string | null;
+  /** Retire these (after rotating away from the active one) to cover every open erasure. */
+  kekVersionsToRetire: number[];
+  activeKekVersion: number;
+  /** Whether the active KEK is among them: rotate first (keys:rotate --wait), then retire. */
+  rotateFirst: boolean;
+  /** The oldest open erasures, at most `limit`. */
+  erasures: OpenErasure[];
+}
+
 /** What an operation needs to audit itself: the trail, and the status to record on success. */
 export interface KeyOperation {
   trail: AuditTrail;
@@ -104,6 +125,39 @@ export class KeysService {
       rootKeyId: this.keys.rootKeyId,
       activeKekVersion: rows.find((row) => row.state === 'active')?.version ?? 0,
       kekVersions: rows.map((row) => ({ version: row.version, state: row.state, dekCount: Number(row.dek_count), createdAt: row.created_at.toISOString() })),
+    };
+  }
+
+  /**
+   * Erasures not yet covered by a KEK retirement (DESIGN §2): the erased customer's wrapped DEK
+   * survives in backups, WAL archives and replicas taken before the erasure, and opens while a KEK
+   * that wrapped it lives. Conservative: every unretired KEK version up to the one the DEK was under
+   * at erasure counts (the rotation job moved it up through them); for an erasure recorded before
+   * migration 1764200620000, every KEK created before it.
+   */
+  async erasureWindow(limit: number): Promise<ErasureWindowReport> {
+    const rows = (await this.dataSource.query(
+      `WITH open AS (
+         SELECT c.id, c.erased_at, array_agg(k.version ORDER BY k.version) AS keks
+         FROM customers c JOIN kek_versions k ON k.state <> 'retired'
+           AND (k.version <= c.erased_kek_version OR (c.erased_kek_version IS NULL AND k.created_at <= c.erased_at))
+         WHERE c.erased_at IS NOT NULL GROUP BY c.id, c.erased_at)
+       SELECT (SELECT count(*) FROM open)::bigint AS total, (SELECT min(erased_at) FROM open) AS oldest,
+         (SELECT array_agg(DISTINCT v ORDER BY v) FROM open, unnest(keks) AS v) AS all_keks,
+         (SELECT version FROM kek_versions WHERE state = 'active') AS active,
+         (SELECT json_agg(json_build_object('customerId', id, 'erasedAt', erased_at, 'kekVersions', keks) ORDER BY erased_at, id)
+            FROM (SELECT * FROM open ORDER BY erased_at, id LIMIT $1) o) AS erasures`,
+      [limit],
+    )) as { total: string; oldest: Date | null; all_keks: number[] | null; active: number | null; erasures: { customerId: string; erasedAt: string; kekVersions: number[] }[] | null }[];
+    const [row] = rows;
+    const toRetire = row.all_keks ?? [];
+    return {
+      openErasures: Number(row.total),
+      oldestOpenErasureAt: row.oldest?.toISOString() ?? null,
+      kekVersionsToRetire: toRetire,
+      activeKekVersion: row.active ?? 0,
+      rotateFirst: row.active !== null && toRetire.includes(row.active),
+      erasures: (row.erasures ?? []).map((e) => ({ customerId: e.customerId, erasedAt: new Date(e.erasedAt).toISOString(), kekVersions: e.kekVersions })),
     };
   }
 

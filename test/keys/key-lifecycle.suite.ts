@@ -182,7 +182,7 @@ describe(`key lifecycle with the ${provider} root key provider: rotation, retire
     // too, and an unknown version is refused like a retired one
     const [{ n: before }] = await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM customer_deks WHERE kek_version = 2');
     await expect(vault.sql(`UPDATE customer_deks SET kek_version = CASE WHEN customer_id = (SELECT customer_id FROM customer_deks ORDER BY customer_id LIMIT 1) THEN 1 ELSE 2 END`)).rejects.toThrow(/retired/);
-    await expect(vault.sql(`INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) SELECT customer_id, version + 100, 99, wrapped_key FROM customer_deks LIMIT 1`)).rejects.toThrow(/retired or unknown/);
+    await expect(vault.sql(`INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) SELECT customer_id, version + 100, 99, wrapped_key FROM customer_deks LIMIT 1`)).rejects.toThrow(/not active \(retired, decrypt-only or unknown\)/);
     await expect(vault.sql(`INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) SELECT customer_id, version + 100, 1, wrapped_key FROM customer_deks LIMIT 1`)).rejects.toThrow(/retired/);
     expect(await vault.sql('SELECT 1 FROM customer_deks WHERE kek_version <> 2 OR version > 100')).toEqual([]);
     expect(await vault.sql<{ n: number }>('SELECT count(*)::int AS n FROM customer_deks WHERE kek_version = 2')).toEqual([{ n: before }]);
