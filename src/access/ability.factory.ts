@@ -1,5 +1,5 @@
 import { AbilityBuilder, createMongoAbility, type ForcedSubject, type MongoAbility } from '@casl/ability';
-import { CONSENT_REQUIRED_PURPOSES, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
+import { CONSENT_REQUIRED_PURPOSES, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, RESTRICTION_EXEMPT_PURPOSES, revealRow } from './reveal-table.js';
 import { CUSTOMER_FIELDS, isRole, type Actor, type Purpose, type Role } from './vocabulary.js';
 
 /**
@@ -9,6 +9,9 @@ import { CUSTOMER_FIELDS, isRole, type Actor, type Purpose, type Role } from './
  * - `reveal` / `revealMasked` (per field): the field is returned in plaintext / masked.
  * - `search`, and the writes `create`, `correct`, `erase`, `consents`, `contactHold`, `readAudit`
  *   (the access report of one customer).
+ * - The customer's rights: `disclose` (hand fields to a third party; on an instance, the consent and
+ *   restriction rules), `readDisclosures`, `restrict`, `close` (the account ended), `subjectAccess`
+ *   (the signed report, purpose `customer_request` only).
  */
 export type CustomerAction =
   | 'read'
@@ -20,12 +23,23 @@ export type CustomerAction =
   | 'erase'
   | 'consents'
   | 'contactHold'
-  | 'readAudit';
+  | 'readAudit'
+  | 'disclose'
+  | 'readDisclosures'
+  | 'restrict'
+  | 'close'
+  | 'subjectAccess';
 
 /** What the purpose rules need to know about one customer; never a field value. */
 export interface CustomerFacts {
-  marketingConsent: boolean;
-  contactHeld: boolean;
+  marketingConsent?: boolean;
+  contactHeld?: boolean;
+  /** Processing restricted at the customer's request. */
+  restricted?: boolean;
+  /** The customer's `thirdPartySharing` consent (disclosures). */
+  thirdPartyConsent?: boolean;
+  /** A disclosure on the basis of the customer's consent (not a legal obligation). */
+  consentBased?: boolean;
 }
 
 export type CustomerSubject = 'Customer' | (CustomerFacts & ForcedSubject<'Customer'>);
@@ -42,6 +56,7 @@ export type AppAbility = MongoAbility<
 export const DENIAL_REASONS = {
   consentRequired: 'consent_required',
   contactHold: 'contact_hold',
+  processingRestricted: 'processing_restricted',
 } as const;
 
 /** Field lists of field-less rules cover every customer field (for `permittedFieldsOf`). */
@@ -77,6 +92,11 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
     if (CONSENT_REQUIRED_PURPOSES.includes(purpose)) {
       cannot('read', 'Customer', { marketingConsent: { $ne: true } }).because(DENIAL_REASONS.consentRequired);
     }
+    // Last, so it wins over the rules above: the customer asked for processing to stop, whatever
+    // else holds. The exempt purposes are the customer's own request and the law's.
+    if (!RESTRICTION_EXEMPT_PURPOSES.includes(purpose)) {
+      cannot('read', 'Customer', { restricted: true }).because(DENIAL_REASONS.processingRestricted);
+    }
   }
 
   if (roles.has('ingest') || roles.has('billing')) can('create', 'Customer');
@@ -87,6 +107,16 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
   if (roles.has('security')) can('contactHold', 'Customer');
   if (roles.has('security') || roles.has('privacy')) can('readAudit', 'Customer');
   if (roles.has('security')) can('read', 'AuditLog');
+  if (roles.has('privacy')) {
+    can(['disclose', 'restrict'], 'Customer');
+    // A consent-based disclosure needs the consent (403), then no restriction (423): without consent,
+    // waiting for the restriction to be lifted would not help, so the consent rule is the later one.
+    cannot('disclose', 'Customer', { consentBased: true, restricted: true }).because(DENIAL_REASONS.processingRestricted);
+    cannot('disclose', 'Customer', { consentBased: true, thirdPartyConsent: { $ne: true } }).because(DENIAL_REASONS.consentRequired);
+  }
+  if (roles.has('privacy') && purpose === 'customer_request') can('subjectAccess', 'Customer');
+  if (roles.has('security') || roles.has('privacy')) can('readDisclosures', 'Customer');
+  if (roles.has('ingest') || roles.has('billing') || roles.has('privacy')) can('close', 'Customer');
   if (roles.has('admin')) can('administer', ['Principal', 'Key']);
 
   return build();

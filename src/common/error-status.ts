@@ -3,14 +3,17 @@ import type { ErrorCode } from './vault-error.js';
 /** The one map from domain error codes to HTTP statuses. */
 export const ERROR_STATUS: Record<ErrorCode, number> = {
   invalid_input: 400,
+  reason_required: 400,
   unauthenticated: 401,
   forbidden: 403,
+  consent_required: 403,
   not_found: 404,
   conflict: 409,
   gone: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   locked: 423,
+  processing_restricted: 423,
   rate_limited: 429,
   internal: 500,
   decryption_failed: 500,

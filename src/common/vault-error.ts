@@ -5,14 +5,17 @@
  */
 export type ErrorCode =
   | 'invalid_input'
+  | 'reason_required'
   | 'unauthenticated'
   | 'forbidden'
+  | 'consent_required'
   | 'not_found'
   | 'conflict'
   | 'gone'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'locked'
+  | 'processing_restricted'
   | 'rate_limited'
   | 'audit_unavailable'
   | 'service_unavailable'
