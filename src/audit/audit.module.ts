@@ -30,7 +30,7 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditQueryService,
     AuditService,
   ],
-  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditSigning, AuditDb],
 })
 export class AuditModule implements OnModuleInit {
   constructor(

@@ -35,6 +35,11 @@ describe('loadConfig', () => {
     [{ VAULT_ROOT_KEY: key, VAULT_ROOT_KEY_FILE: '/k' }, 'VAULT_ROOT_KEY_FILE'],
     [{ VAULT_BODY_LIMIT: 'huge' }, 'VAULT_BODY_LIMIT'],
     [{ VAULT_DB_POOL_SIZE: '0' }, 'VAULT_DB_POOL_SIZE'],
+    [{ VAULT_HOME_COUNTRY: 'VNM' }, 'VAULT_HOME_COUNTRY'],
+    [{ VAULT_HOME_COUNTRY: 'V1' }, 'VAULT_HOME_COUNTRY'],
+    [{ VAULT_RETENTION_DAYS: '-1' }, 'VAULT_RETENTION_DAYS'],
+    [{ VAULT_RETENTION_DAYS: '30d' }, 'VAULT_RETENTION_DAYS'],
+    [{ VAULT_RETENTION_INTERVAL_MS: '10' }, 'VAULT_RETENTION_INTERVAL_MS'],
   ])('rejects %j naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.length).toBeGreaterThan(0);
@@ -51,6 +56,15 @@ describe('loadConfig', () => {
     expect(problems).toContain('DATABASE_URL');
     expect(problems).toContain('VAULT_ROOT_KEY');
     expect(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/vault', VAULT_ROOT_KEY: key })).not.toThrow();
+  });
+
+  it('customer rights: home country VN and retention off by default; the country is upper-cased', () => {
+    expect(loadConfig({}, '/srv')).toMatchObject({ homeCountry: 'VN', retentionDays: 0, retentionIntervalMs: 3_600_000 });
+    expect(loadConfig({ VAULT_HOME_COUNTRY: 'de', VAULT_RETENTION_DAYS: '30', VAULT_RETENTION_INTERVAL_MS: '60000' }, '/srv')).toMatchObject({
+      homeCountry: 'DE',
+      retentionDays: 30,
+      retentionIntervalMs: 60_000,
+    });
   });
 
   it('parses sizes', () => {

@@ -39,6 +39,12 @@ export interface VaultConfig {
   /** Failed authentications per client address per rate window before it is refused outright (0: no limit). */
   authFailureLimitPerWindow: number;
   rateLimitWindowMs: number;
+  /** ISO 3166-1 alpha-2 country of the company: disclosures to recipients elsewhere are cross-border. */
+  homeCountry: string;
+  /** Days after account closure before the retention job erases a customer (0: no retention job). */
+  retentionDays: number;
+  /** How often the retention job looks for customers due for erasure. */
+  retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -143,7 +149,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimitPerWindow: read.int('VAULT_RATE_LIMIT_PER_MINUTE', 60_000, 0, 10_000_000),
     authFailureLimitPerWindow: read.int('VAULT_AUTH_FAILURE_LIMIT_PER_MINUTE', 60, 0, 10_000_000),
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
+    homeCountry: read.string('VAULT_HOME_COUNTRY', 'VN').toUpperCase(),
+    retentionDays: read.int('VAULT_RETENTION_DAYS', 0, 0, 36_500),
+    retentionIntervalMs: read.int('VAULT_RETENTION_INTERVAL_MS', 3_600_000, 100, 604_800_000),
   };
+  if (!/^[A-Z]{2}$/.test(config.homeCountry)) read.problems.push('VAULT_HOME_COUNTRY must be an ISO 3166-1 alpha-2 country code (e.g. VN)');
 
   if (nodeEnv === 'production') {
     if (databaseUrl === undefined) {

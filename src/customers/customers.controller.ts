@@ -5,13 +5,10 @@ import type { Actor, Purpose } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
-import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
 import { CustomersService, type CustomerView } from './customers.service.js';
-import { isPlainText } from './validators.js';
-
-const REASON_MAX = 200;
+import { accessHeaders } from './access-headers.js';
 
 @ApiTags('customers')
 @ApiBearerAuth()
@@ -95,30 +92,11 @@ export class CustomersController {
     return this.customers.rekey(actor, id, trail);
   }
 
-  /** Reads and searches: X-Access-Purpose is required (400 when missing or unknown). */
   private purpose(headers: Record<string, string | undefined>, trail: AuditTrail): Purpose {
-    this.reason(headers, trail);
-    const purpose = this.policy.parsePurpose(headers['x-access-purpose']);
-    trail.purpose = purpose;
-    return purpose;
+    return accessHeaders.purpose(this.policy, headers, trail);
   }
 
-  /** Writes: the purpose is optional, recorded when sent, and must be a known one when sent. */
   private optionalPurpose(headers: Record<string, string | undefined>, trail: AuditTrail): Purpose | undefined {
-    this.reason(headers, trail);
-    if (headers['x-access-purpose'] === undefined) return undefined;
-    const purpose = this.policy.parsePurpose(headers['x-access-purpose']);
-    trail.purpose = purpose;
-    return purpose;
-  }
-
-  private reason(headers: Record<string, string | undefined>, trail: AuditTrail): void {
-    const reason = headers['x-access-reason'];
-    if (reason === undefined) return;
-    // Same rule as stored text: the reason is shown to auditors, so no control or bidi characters.
-    if (reason.length > REASON_MAX || !isPlainText(reason)) {
-      throw new VaultError('invalid_input', 'X-Access-Reason is invalid', [{ field: 'X-Access-Reason', problem: `at most ${REASON_MAX} printable characters` }]);
-    }
-    trail.reason = reason;
+    return accessHeaders.optionalPurpose(this.policy, headers, trail);
   }
 }

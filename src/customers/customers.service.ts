@@ -21,12 +21,21 @@ export interface CustomerView {
   revealed: CustomerField[];
   masked: CustomerField[];
   consents: { marketing: boolean; thirdPartySharing: boolean };
-  contactHold: { reason: string; since: string; by: string | null } | null;
+  contactHold: Mark | null;
+  restriction: Mark | null;
   createdAt: string;
   updatedAt: string;
 }
 
+/** A contact hold or a processing restriction: why, since when, set by which principal. */
+export interface Mark {
+  reason: string;
+  since: string;
+  by: string | null;
+}
+
 type FieldValues = Partial<Record<CustomerField, unknown>>;
+export type Consents = { marketing: boolean; thirdPartySharing: boolean };
 
 const SELECT_WITH_DEK = `
   SELECT c.*, d.kek_version AS dek_kek_version, d.wrapped_key AS dek_wrapped
@@ -39,6 +48,12 @@ const INDEX_ROWS_FROM = (id: number, first: number): string =>
    FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bytea[]) AS t(field, key_version, digest)`;
 
 const FIRST_FIELD_PARAM = 6;
+
+/** One consent-history row: customer, marketing, thirdPartySharing, actor id, kind, roles (at = now()). */
+const CONSENT_HISTORY_INSERT = 'INSERT INTO customer_consent_history (customer_id, marketing, third_party_sharing, actor_id, actor_kind, actor_roles)';
+
+/** The columns of a contact hold and of a processing restriction: `<prefix>_reason`, `_since`, `_by`. */
+type MarkPrefix = 'hold' | 'restriction';
 const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
 
 /**
@@ -46,13 +61,20 @@ const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
  * at the end of the statement). One text whatever the fields present (absent ones are null, the
  * indexes come as arrays), so it is prepared once per connection. Parameters: $1 id, $2 externalRef,
  * $3 DEK version, $4-$5 consents, then one per field in CUSTOMER_FIELDS order, then the KEK version,
- * the wrapped DEK and the index fields, key versions and digests.
+ * the wrapped DEK, the index fields, key versions and digests, and the actor's id, kind and roles
+ * (the first entry of the consent history: the consents at creation, DESIGN §3).
  */
 const CREATE_WRITE = `WITH c AS (
     INSERT INTO customers (id, external_ref, dek_version, consent_marketing, consent_third_party, ${CUSTOMER_FIELDS.map((f) => FIELD_COLUMNS[f]).join(', ')})
     VALUES ($1, $2, $3, $4, $5, ${CUSTOMER_FIELDS.map((_, i) => `$${FIRST_FIELD_PARAM + i}`).join(', ')}) RETURNING created_at),
   d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $3, $${AFTER_FIELDS}, $${AFTER_FIELDS + 1})),
-  b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)})`;
+  b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)}),
+  h AS (${CONSENT_HISTORY_INSERT} VALUES ($1, $4, $5, $${AFTER_FIELDS + 5}, $${AFTER_FIELDS + 6}, $${AFTER_FIELDS + 7}))`;
+
+/** Restricted customers are left out of searches for the purposes they are restricted for (DESIGN §3). */
+function unrestrictedOnly(include: boolean): string {
+  return include ? '' : ' AND c.restriction_since IS NULL';
+}
 
 /**
  * Customer records: every field encrypted under the customer's DEK, searchable fields also as
@@ -83,7 +105,7 @@ export class CustomersService {
       }
       trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
       const indexes = this.blindIndexRows(values);
-      params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests);
+      params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests, actor.id, actor.kind, actor.roles);
       const createdAt = await this.createOneStatement(params, trail).catch(async (error: unknown) => {
         // Nothing was written (one statement). Which part failed decides the answer (a 503 for the
         // audit log, a 500 for the rest): write again step by step in a transaction, where the audit
@@ -117,7 +139,7 @@ export class CustomersService {
     trail.resource.id = id;
     this.policy.assertCanReadCustomers(actor, purpose);
     const row = await this.load(id);
-    const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since }, requested);
+    const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since, restriction: row.restriction_since }, requested);
     const wanted = [...plan.plaintext, ...plan.masked].filter((field) => row[FIELD_COLUMNS[field]] !== null);
     const values = await this.decrypt(row, wanted);
     const shown = this.policy.applyPlan(plan, values);
@@ -130,7 +152,8 @@ export class CustomersService {
       revealed: shown.revealed,
       masked: shown.masked,
       consents: consentsOf(row),
-      contactHold: holdOf(row),
+      contactHold: markOf(row, 'hold'),
+      restriction: markOf(row, 'restriction'),
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),
     };
@@ -172,8 +195,9 @@ export class CustomersService {
     const key = keys[0];
     trail.details.searchBy = key;
     let rows: { id: string }[];
+    const restriction = unrestrictedOnly(this.policy.searchIncludesRestricted(purpose));
     if (key === 'externalRef') {
-      rows = await preparedQuery<{ id: string }>(this.dataSource, 'SELECT id FROM customers WHERE external_ref = $1 AND erased_at IS NULL', [body.externalRef]);
+      rows = await preparedQuery<{ id: string }>(this.dataSource, `SELECT id FROM customers c WHERE external_ref = $1 AND erased_at IS NULL${restriction}`, [body.externalRef]);
     } else {
       const normalized = normalizeForBlindIndex(key, String(body[key]));
       if (normalized === null) throw new VaultError('invalid_input', 'the search value is not valid', [{ field: key, problem: 'not a valid value' }]);
@@ -181,7 +205,7 @@ export class CustomersService {
       rows = await preparedQuery<{ id: string }>(
         this.dataSource,
         `SELECT DISTINCT b.customer_id AS id FROM customer_blind_indexes b JOIN customers c ON c.id = b.customer_id
-         WHERE b.field = $1 AND b.digest = ANY($2) AND c.erased_at IS NULL ORDER BY 1 LIMIT 100`,
+         WHERE b.field = $1 AND b.digest = ANY($2) AND c.erased_at IS NULL${restriction} ORDER BY 1 LIMIT 100`,
         [key, digests.map((d) => d.digest)],
       );
     }
@@ -189,7 +213,7 @@ export class CustomersService {
     return { results: rows.map((row) => ({ id: row.id })) };
   }
 
-  async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
+  async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: Consents }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'consents', purpose);
     if (body.marketing === undefined && body.thirdPartySharing === undefined) {
@@ -205,25 +229,58 @@ export class CustomersService {
          WHERE id = $1 RETURNING consent_marketing, consent_third_party`,
         [id, body.marketing ?? null, body.thirdPartySharing ?? null],
       );
+      // Every change is kept (DESIGN §3), with the values it left, in the change's transaction.
+      await manager.query(`${CONSENT_HISTORY_INSERT} VALUES ($1, $2, $3, $4, $5, $6)`, [id, row.consent_marketing, row.consent_third_party, actor.id, actor.kind, actor.roles]);
       await this.commitEvent(manager, trail, 200);
       return { id, consents: consentsOf(row) };
     });
   }
 
-  async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
+  async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: Mark | null }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'contactHold');
+    return { id, contactHold: await this.setMark('hold', actor, id, reason, trail) };
+  }
+
+  /** Restriction of processing (DESIGN §3): privacy sets it at the customer's request and lifts it. */
+  async setRestriction(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'restrict');
+    return { id, restriction: await this.setMark('restriction', actor, id, reason, trail) };
+  }
+
+  /**
+   * The account ended at `closedAt` (default now; the past is fine, the future is not): after
+   * VAULT_RETENTION_DAYS the retention job erases the customer. Closing again moves the date.
+   */
+  async close(actor: Actor, id: string, closedAt: string | undefined, trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'close');
+    const at = closedAt === undefined ? new Date() : new Date(closedAt);
+    if (at.getTime() > Date.now()) throw new VaultError('invalid_input', 'closedAt lies in the future', [{ field: 'closedAt', problem: 'must not be in the future' }]);
+    return this.dataSource.transaction(async (manager) => {
+      await this.load(id, manager);
+      const [row] = await returningRows<{ closed_at: Date }>(manager, 'UPDATE customers SET closed_at = $2, updated_at = now() WHERE id = $1 RETURNING closed_at', [id, at]);
+      trail.details.closedAt = row.closed_at.toISOString();
+      await this.commitEvent(manager, trail, 200);
+      return { id, closedAt: row.closed_at.toISOString() };
+    });
+  }
+
+  /** Sets (reason) or lifts (null) a hold or restriction; `since` keeps the first setting's time. */
+  private async setMark(prefix: MarkPrefix, actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<Mark | null> {
+    const columns = `${prefix}_reason, ${prefix}_since, ${prefix}_by`;
     return this.dataSource.transaction(async (manager) => {
       await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
         reason === null
-          ? `UPDATE customers SET hold_reason = NULL, hold_since = NULL, hold_by = NULL, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`
-          : `UPDATE customers SET hold_reason = $2, hold_since = COALESCE(hold_since, now()), hold_by = $3, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`,
+          ? `UPDATE customers SET ${prefix}_reason = NULL, ${prefix}_since = NULL, ${prefix}_by = NULL, updated_at = now() WHERE id = $1 RETURNING ${columns}`
+          : `UPDATE customers SET ${prefix}_reason = $2, ${prefix}_since = COALESCE(${prefix}_since, now()), ${prefix}_by = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`,
         reason === null ? [id] : [id, reason, actor.id],
       );
       await this.commitEvent(manager, trail, reason === null ? 204 : 200);
-      return { id, contactHold: holdOf(row) };
+      return markOf(row, prefix);
     });
   }
 
@@ -234,20 +291,36 @@ export class CustomersService {
   async erase(actor: Actor, id: string, trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'erase');
+    await this.shred(id, trail);
+  }
+
+  /**
+   * The erasure itself, for `erase` and the retention job. `stillDue`, checked on the locked row,
+   * lets the job skip a customer whose state changed since it was listed (reopened, restricted):
+   * then nothing is written and false is returned.
+   */
+  async shred(id: string, trail: AuditTrail, stillDue?: (row: CustomerRow) => boolean): Promise<boolean> {
+    trail.resource.id = id;
     try {
-      await this.dataSource.transaction(async (manager) => {
-        await this.load(id, manager);
+      return await this.dataSource.transaction(async (manager) => {
+        const row = await this.load(id, manager);
+        if (stillDue !== undefined && !stillDue(row)) return false;
         const deks = await returningRows<{ version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version', [id]);
         const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
+        // The consent history is about the person too; the disclosure register stays (it holds no
+        // value and is the company's record of what it handed to whom).
+        await manager.query('DELETE FROM customer_consent_history WHERE customer_id = $1', [id]);
         const nulls = CUSTOMER_FIELDS.map((field) => `${FIELD_COLUMNS[field]} = NULL`).join(', ');
-        // externalRef and the hold reason link the tombstone to a person too: cleared as well.
+        // externalRef and the hold and restriction reasons link the tombstone to a person too: cleared as well.
         await manager.query(
           `UPDATE customers SET ${nulls}, external_ref = NULL, hold_reason = NULL, hold_since = NULL, hold_by = NULL,
+             restriction_reason = NULL, restriction_since = NULL, restriction_by = NULL,
              consent_marketing = false, consent_third_party = false, erased_at = now(), updated_at = now() WHERE id = $1`,
           [id],
         );
         Object.assign(trail.details, { destroyedDeks: deks.length, deletedBlindIndexes: indexes.length });
         await this.commitEvent(manager, trail, 204);
+        return true;
       });
     } finally {
       this.keys.forgetDeks(id);
@@ -296,16 +369,17 @@ export class CustomersService {
 
   /**
    * The customer row with its current wrapped DEK; 404 unknown, 410 erased. Inside a transaction
-   * (`manager`) the row is locked for the update that follows.
+   * (`manager`) the row is locked for the update that follows. Also for the rights services.
    */
-  private async load(id: string, manager?: EntityManager): Promise<CustomerRow> {
+  async load(id: string, manager?: EntityManager): Promise<CustomerRow> {
     const [row] = manager ? ((await manager.query(`${SELECT_WITH_DEK} FOR UPDATE OF c`, [id])) as CustomerRow[]) : await preparedQuery<CustomerRow>(this.dataSource, SELECT_WITH_DEK, [id]);
     if (!row) throw new VaultError('not_found', 'no such customer');
     if (row.erased_at !== null) throw new VaultError('gone', 'this customer was erased');
     return row;
   }
 
-  private async decrypt(row: CustomerRow, fields: CustomerField[]): Promise<FieldValues> {
+  /** The plaintext values of `fields` (each must have a ciphertext in `row`). Also for the rights services. */
+  async decrypt(row: CustomerRow, fields: readonly CustomerField[]): Promise<FieldValues> {
     const values: FieldValues = {};
     if (fields.length === 0) return values;
     const dek = await this.keys.dek(row.id, dekOf(row));
@@ -346,7 +420,8 @@ export class CustomersService {
     return rows;
   }
 
-  private async commitEvent(manager: EntityManager, trail: AuditTrail, status: number): Promise<void> {
+  /** Records the trail's event in the caller's transaction, so the write and its event commit together. */
+  async commitEvent(manager: EntityManager, trail: AuditTrail, status: number): Promise<void> {
     await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
     trail.recorded = true;
   }
@@ -371,13 +446,15 @@ function encodeValue(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
-function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): { marketing: boolean; thirdPartySharing: boolean } {
+export function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): Consents {
   return { marketing: row.consent_marketing, thirdPartySharing: row.consent_third_party };
 }
 
-function holdOf(row: Pick<CustomerRow, 'hold_reason' | 'hold_since' | 'hold_by'>): CustomerView['contactHold'] {
-  if (row.hold_since === null || row.hold_reason === null) return null;
-  return { reason: row.hold_reason, since: row.hold_since.toISOString(), by: row.hold_by };
+export function markOf(row: Partial<CustomerRow>, prefix: MarkPrefix): Mark | null {
+  const reason = row[`${prefix}_reason`] as string | null | undefined;
+  const since = row[`${prefix}_since`] as Date | null | undefined;
+  if (since === null || since === undefined || reason === null || reason === undefined) return null;
+  return { reason, since: since.toISOString(), by: (row[`${prefix}_by`] as string | null | undefined) ?? null };
 }
 
 function dekOf(row: CustomerRow): { version: number; kekVersion: number; wrapped: Buffer } {
