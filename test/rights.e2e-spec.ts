@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Role } from '../src/access/vocabulary.js';
+import fc from 'fast-check';
+import { EVENT_COLUMNS, RECORDSET_TYPES, inputToRow } from '../src/audit/audit-event.js';
 import { AuditSealer } from '../src/audit/audit-sealer.js';
 import { jcs } from '../src/common/jcs.js';
 import { breakAuditInserts, cliEnv } from './audit/helpers.js';
@@ -412,6 +414,30 @@ describe('customer rights: disclosures, consent history, subject access, restric
       const denied = await events('customer.subject_access', id);
       expect(denied.filter((e) => e.outcome === 'denied').length).toBeGreaterThanOrEqual(6);
     });
+
+    it('pages through more than one keyset page, and writes any stored string exactly as RFC 8785 does', async () => {
+      const other = await createCustomer({ personal: { fullName: 'Xylophant Pages' } });
+      // More events than one page (5,000), written straight into the log as the sealer would find them.
+      await vault.sql(
+        `INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')})
+         SELECT gen_random_uuid(), now() - ((6000 - i) || ' ms')::interval, 'req-' || i, NULL, 'bench', 'service', '{support}', 'customer.read', 'customer', $1,
+           'service_support', NULL, '{fullName}', '{address}', '{}', 'allowed', 200, NULL, NULL FROM generate_series(1, 5003) AS i`,
+        [other],
+      );
+      // Strings no vault code would write (controls, quotes, backslashes, non-BMP, U+2028), as a tampered or future row could hold.
+      const text = fc.string({ unit: 'binary', maxLength: 12 }).filter((t) => !t.includes('\u0000'));
+      const hostile = fc.sample(fc.record({ action: text, purpose: fc.option(text, { nil: null }), kind: text, roles: fc.array(text, { maxLength: 3 }), fields: fc.array(text, { maxLength: 3 }) }), 60);
+      hostile.push({ action: 'a"b\\c\n\u0001\u001f\u007f\u2028/€😀', purpose: '\t\b\f\r', kind: '', roles: [], fields: ['\u00e9'] });
+      const rows = hostile.map((h) => ({ ...inputToRow({ requestId: 'r', actor: { id: null, name: 'x', kind: 'service', roles: [] }, action: 'a', resource: { type: 'customer', id: other }, purpose: null, reason: null, fields: { revealed: [], masked: [], written: [] }, outcome: 'denied', status: 403, clientIp: null }),
+        action: h.action, purpose: h.purpose, actor_kind: h.kind, actor_roles: h.roles, fields_revealed: h.fields, fields_masked: h.roles }));
+      await vault.sql(`INSERT INTO audit_pending (${EVENT_COLUMNS.join(', ')}) SELECT ${EVENT_COLUMNS.join(', ')} FROM jsonb_to_recordset($1::jsonb) AS x(${RECORDSET_TYPES})`, [JSON.stringify(rows)]);
+      const res = await report(other).expect(200);
+      const parsed = JSON.parse(res.text) as typeof body;
+      expect(res.text).toBe(`{"report":${jcs(parsed.report)},"signature":${jcs(parsed.signature)}}`);
+      expect(parsed.report.accesses).toHaveLength(1 + 5003 + hostile.length);
+      expect(parsed.report.accesses.slice(-hostile.length).map((a) => [a.action, a.purpose, (a.by as { kind: string }).kind])).toEqual(hostile.map((h) => [h.action, h.purpose, h.kind]));
+      expect(parsed.report.accesses.every((a) => new Date(String(a.at)).toISOString() === a.at)).toBe(true);
+    }, 120_000);
 
     it('unknown 404, erased 410', async () => {
       await report('00000000-0000-4000-8000-000000000999').expect(404);
