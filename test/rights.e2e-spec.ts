@@ -88,6 +88,13 @@ describe('customer rights: disclosures, consent history, subject access, restric
     rmSync(workDir, { recursive: true, force: true });
   });
 
+  it('documents the new routes in OpenAPI', async () => {
+    const res = await vault.http().get('/docs-json').expect(200);
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/customers/{id}/disclosures', '/v1/customers/{id}/subject-access', '/v1/customers/{id}/restriction', '/v1/customers/{id}/closure']),
+    );
+  });
+
   describe('disclosures', () => {
     let id: string;
     beforeAll(async () => {

@@ -12,7 +12,7 @@ import { DisclosuresService, type DisclosureRecord } from './disclosures.service
 import { ClosureDto, DisclosureDto, RestrictionDto } from './rights.dto.js';
 import { SubjectAccessService } from './subject-access.service.js';
 
-type Headers = Record<string, string | undefined>;
+type HeaderMap = Record<string, string | undefined>;
 
 /**
  * The customer's rights (DESIGN §4): disclosures to third parties, the signed subject-access report,
@@ -33,7 +33,7 @@ export class RightsController {
   @Post(':id/disclosures')
   @Audited('customer.disclose', 'customer')
   @ApiOperation({ summary: 'hand fields to a third party (privacy): registered, audited; the values are in this answer only' })
-  disclose(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: DisclosureDto, @Headers() headers: Headers, @Trail() trail: AuditTrail): Promise<DisclosureRecord & { data: Partial<Record<CustomerField, unknown>> }> {
+  disclose(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: DisclosureDto, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): Promise<DisclosureRecord & { data: Partial<Record<CustomerField, unknown>> }> {
     trail.resource.id = id;
     accessHeaders.optionalPurpose(this.policy, headers, trail);
     return this.disclosures.disclose(actor, id, body, trail);
@@ -42,7 +42,7 @@ export class RightsController {
   @Get(':id/disclosures')
   @Audited('customer.disclosures', 'customer')
   @ApiOperation({ summary: 'the disclosure register of a customer, never values (security, privacy)' })
-  listDisclosures(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: Headers, @Trail() trail: AuditTrail): ReturnType<DisclosuresService['list']> {
+  listDisclosures(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): ReturnType<DisclosuresService['list']> {
     trail.resource.id = id;
     accessHeaders.optionalPurpose(this.policy, headers, trail);
     return this.disclosures.list(actor, id, trail);
@@ -51,7 +51,7 @@ export class RightsController {
   @Get(':id/subject-access')
   @Audited('customer.subject_access', 'customer')
   @ApiOperation({ summary: 'the signed subject-access report (privacy, purpose customer_request, reason required)' })
-  async report(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: Headers, @Trail() trail: AuditTrail): Promise<StreamableFile> {
+  async report(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): Promise<StreamableFile> {
     trail.resource.id = id;
     const purpose = accessHeaders.purpose(this.policy, headers, trail);
     const { body } = await this.subjectAccess.report(actor, id, purpose, trail);
@@ -62,7 +62,7 @@ export class RightsController {
   @Put(':id/restriction')
   @Audited('customer.restriction.set', 'customer')
   @ApiOperation({ summary: 'restrict processing at the customer request (privacy)' })
-  restrict(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: RestrictionDto, @Headers() headers: Headers, @Trail() trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
+  restrict(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: RestrictionDto, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
     trail.resource.id = id;
     accessHeaders.optionalPurpose(this.policy, headers, trail);
     return this.customers.setRestriction(actor, id, body.reason, trail);
@@ -72,7 +72,7 @@ export class RightsController {
   @HttpCode(204)
   @Audited('customer.restriction.lift', 'customer')
   @ApiOperation({ summary: 'lift the restriction (privacy)' })
-  async lift(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: Headers, @Trail() trail: AuditTrail): Promise<void> {
+  async lift(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
     accessHeaders.optionalPurpose(this.policy, headers, trail);
     await this.customers.setRestriction(actor, id, null, trail);
@@ -81,7 +81,7 @@ export class RightsController {
   @Put(':id/closure')
   @Audited('customer.close', 'customer')
   @ApiOperation({ summary: 'the account ended (ingest, billing, privacy); erased after VAULT_RETENTION_DAYS' })
-  close(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: ClosureDto, @Headers() headers: Headers, @Trail() trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
+  close(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: ClosureDto, @Headers() headers: HeaderMap, @Trail() trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
     trail.resource.id = id;
     accessHeaders.optionalPurpose(this.policy, headers, trail);
     return this.customers.close(actor, id, body.closedAt, trail);
