@@ -10,6 +10,7 @@ import { RootKeyFence1764200500000 } from './1764200500000-root-key-fence.js';
 import { NewDeksUnderActiveKek1764200600000 } from './1764200600000-new-deks-under-active-kek.js';
 import { FieldRevisions1764200610000 } from './1764200610000-field-revisions.js';
 import { ErasureWindow1764200620000 } from './1764200620000-erasure-window.js';
+import { CustomerRights1764200700000 } from './1764200700000-customer-rights.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -25,4 +26,5 @@ export const MIGRATIONS: Function[] = [
   NewDeksUnderActiveKek1764200600000,
   FieldRevisions1764200610000,
   ErasureWindow1764200620000,
+  CustomerRights1764200700000,
 ];

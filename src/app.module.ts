@@ -8,6 +8,7 @@ import { HealthModule } from './health/health.module.js';
 import type { MetricsService } from './health/metrics.service.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PrincipalsModule } from './principals/principals.module.js';
+import { RightsModule } from './rights/rights.module.js';
 
 @Module({})
 export class AppModule {
@@ -23,6 +24,7 @@ export class AppModule {
         PrincipalsModule,
         KeysModule,
         CustomersModule,
+        RightsModule,
         ...extraModules,
       ],
     };

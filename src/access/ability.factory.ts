@@ -1,5 +1,5 @@
 import { AbilityBuilder, createMongoAbility, type ForcedSubject, type MongoAbility } from '@casl/ability';
-import { CONSENT_REQUIRED_PURPOSES, EXTRA_SEARCH_FIELDS, HOLD_EXEMPT_ROLES, HOLD_GUARDED_FIELDS, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, revealRow } from './reveal-table.js';
+import { CONSENT_REQUIRED_PURPOSES, EXTRA_SEARCH_FIELDS, HOLD_EXEMPT_ROLES, HOLD_GUARDED_FIELDS, NON_SEARCHING_ROLES, OUTBOUND_PURPOSES, RESTRICTION_EXEMPT_PURPOSES, revealRow } from './reveal-table.js';
 import { CUSTOMER_FIELDS, isRole, VALUE_SEARCH_FIELDS, type Actor, type Purpose, type Role, type SearchField } from './vocabulary.js';
 
 /**
@@ -10,6 +10,9 @@ import { CUSTOMER_FIELDS, isRole, VALUE_SEARCH_FIELDS, type Actor, type Purpose,
  * - `search` (per search field, see {@link searchFields}), and the writes `create`, `correct`,
  *   `erase`, `consents`, `contactHold`, `readAudit` (the access report of one customer). On a
  *   customer instance, `correct` (per field) and `consents` also carry the contact-hold rule.
+ * - The customer's rights: `disclose` (hand fields to a third party; on an instance, the consent and
+ *   restriction rules), `readDisclosures`, `restrict`, `close` (the account ended), `subjectAccess`
+ *   (the signed report, purpose `customer_request` only).
  */
 export type CustomerAction =
   | 'read'
@@ -21,12 +24,23 @@ export type CustomerAction =
   | 'erase'
   | 'consents'
   | 'contactHold'
-  | 'readAudit';
+  | 'readAudit'
+  | 'disclose'
+  | 'readDisclosures'
+  | 'restrict'
+  | 'close'
+  | 'subjectAccess';
 
 /** What the purpose rules need to know about one customer; never a field value. */
 export interface CustomerFacts {
-  marketingConsent: boolean;
-  contactHeld: boolean;
+  marketingConsent?: boolean;
+  contactHeld?: boolean;
+  /** Processing restricted at the customer's request. */
+  restricted?: boolean;
+  /** The customer's `thirdPartySharing` consent (disclosures). */
+  thirdPartyConsent?: boolean;
+  /** A disclosure on the basis of the customer's consent (not a legal obligation). */
+  consentBased?: boolean;
 }
 
 export type CustomerSubject = 'Customer' | (CustomerFacts & ForcedSubject<'Customer'>);
@@ -45,6 +59,7 @@ export type AppAbility = MongoAbility<
 export const DENIAL_REASONS = {
   consentRequired: 'consent_required',
   contactHold: 'contact_hold',
+  processingRestricted: 'processing_restricted',
 } as const;
 
 /** Field lists of field-less rules cover every customer field (for `permittedFieldsOf`). */
@@ -92,6 +107,11 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
     if (CONSENT_REQUIRED_PURPOSES.includes(purpose)) {
       cannot('read', 'Customer', { marketingConsent: { $ne: true } }).because(DENIAL_REASONS.consentRequired);
     }
+    // Last, so it wins over the rules above: the customer asked for processing to stop, whatever
+    // else holds. The exempt purposes are the customer's own request and the law's.
+    if (!RESTRICTION_EXEMPT_PURPOSES.includes(purpose)) {
+      cannot('read', 'Customer', { restricted: true }).because(DENIAL_REASONS.processingRestricted);
+    }
   }
 
   if (roles.has('ingest') || roles.has('billing')) can('create', 'Customer');
@@ -102,6 +122,16 @@ export function createAbility(actor: Actor, purpose?: Purpose): AppAbility {
   if (roles.has('security')) can('contactHold', 'Customer');
   if (roles.has('security') || roles.has('privacy')) can('readAudit', 'Customer');
   if (roles.has('security')) can('read', 'AuditLog');
+  if (roles.has('privacy')) {
+    can(['disclose', 'restrict'], 'Customer');
+    // A consent-based disclosure needs the consent (403), then no restriction (423): without consent,
+    // waiting for the restriction to be lifted would not help, so the consent rule is the later one.
+    cannot('disclose', 'Customer', { consentBased: true, restricted: true }).because(DENIAL_REASONS.processingRestricted);
+    cannot('disclose', 'Customer', { consentBased: true, thirdPartyConsent: { $ne: true } }).because(DENIAL_REASONS.consentRequired);
+  }
+  if (roles.has('privacy') && purpose === 'customer_request') can('subjectAccess', 'Customer');
+  if (roles.has('security') || roles.has('privacy')) can('readDisclosures', 'Customer');
+  if (roles.has('ingest') || roles.has('billing') || roles.has('privacy')) can('close', 'Customer');
   if (roles.has('admin')) can('administer', ['Principal', 'Key']);
   can('read', 'Self');
 

@@ -338,6 +338,12 @@ describe('writes and other actions', () => {
     readAuditLog: ['security'],
     managePrincipals: ['admin'],
     manageKeys: ['admin'],
+    disclose: ['privacy'],
+    readDisclosures: ['security', 'privacy'],
+    restrict: ['privacy'],
+    close: ['ingest', 'billing', 'privacy'],
+    // only with purpose customer_request (below)
+    subjectAccess: [],
   };
   const cases = (Object.keys(RIGHTS) as AccessAction[]).flatMap((action) =>
     ROLES.map((role) => [action, role, RIGHTS[action].includes(role)] as const),
@@ -351,7 +357,8 @@ describe('writes and other actions', () => {
 
   it.each(cases)('%s by %s with any purpose: the same, except support correcting', (action, role, allowed) => {
     for (const purpose of PURPOSES) {
-      const expected = allowed || (action === 'correct' && role === 'support' && purpose === 'customer_request');
+      const expected = allowed || (action === 'correct' && role === 'support' && purpose === 'customer_request') ||
+        (action === 'subjectAccess' && role === 'privacy' && purpose === 'customer_request');
       expect(policy.can(actor(role), action, purpose)).toBe(expected);
     }
   });
@@ -467,6 +474,56 @@ describe('consent changes must be declared: purpose customer_request and a reaso
 
   it('the purpose is checked before the reason', () => {
     expect(errorOf(() => policy.assertConsentChangeDeclared('marketing', null)).code).toBe('purpose_required');
+  });
+});
+
+describe('restriction of processing (DESIGN §3)', () => {
+  const RESTRICTED: RevealCustomer = { ...CONSENTING, restriction: { reason: 'dispute', since: '2026-01-01T00:00:00Z', by: 'p-2' } };
+  const EXEMPT: readonly Purpose[] = ['customer_request', 'legal_obligation', 'fraud_investigation'];
+  const readable = [...TABLE.keys()].map((key) => key.split('/') as [Role, Purpose]);
+
+  it.each(readable)('%s reading for %s a restricted customer: 423 unless the purpose is exempt', (role, purpose) => {
+    if (EXEMPT.includes(purpose)) {
+      expect(policy.planReveal(actor(role), purpose, RESTRICTED)).toEqual(policy.planReveal(actor(role), purpose, CONSENTING));
+    } else {
+      expect(errorOf(() => policy.planReveal(actor(role), purpose, RESTRICTED)).code).toBe('processing_restricted');
+    }
+  });
+
+  it('restriction wins over a missing consent and a contact hold (the customer asked)', () => {
+    const all: RevealCustomer = { ...HELD(false), restriction: { reason: 'dispute' } };
+    expect(errorOf(() => policy.planReveal(actor('marketing'), 'marketing', all)).code).toBe('processing_restricted');
+    expect(errorOf(() => policy.planReveal(actor('billing'), 'renewal_notice', all)).code).toBe('processing_restricted');
+  });
+
+  it('a denied actor gets 403, not 423, on a restricted customer', () => {
+    expect(errorOf(() => policy.planReveal(actor('support'), 'marketing', RESTRICTED)).code).toBe('forbidden');
+  });
+
+  it.each(PURPOSES)('search for %s includes restricted customers only for the exempt purposes', (purpose) => {
+    expect(policy.searchIncludesRestricted(purpose)).toBe(EXEMPT.includes(purpose));
+  });
+});
+
+describe('disclosures (policy s.1)', () => {
+  const customer = (thirdPartySharing: boolean, restricted: boolean) => ({ consents: { thirdPartySharing }, restriction: restricted ? { reason: 'dispute' } : null });
+
+  it.each([
+    ['consent', true, false, undefined],
+    ['consent', false, false, 'consent_required'],
+    ['consent', true, true, 'processing_restricted'],
+    // without consent, waiting for the restriction to be lifted would not help: 403 first
+    ['consent', false, true, 'consent_required'],
+    ['legal_obligation', false, false, undefined],
+    ['legal_obligation', false, true, undefined],
+  ] as const)('basis %s, consent %s, restricted %s: %s', (basis, consent, restricted, code) => {
+    const run = () => policy.assertCanDisclose(actor('privacy'), basis, customer(consent, restricted));
+    if (code === undefined) expect(run).not.toThrow();
+    else expect(errorOf(run).code).toBe(code);
+  });
+
+  it.each(ROLES.filter((role) => role !== 'privacy'))('%s may not disclose, even a legal obligation: 403', (role) => {
+    expect(errorOf(() => policy.assertCanDisclose(actor(role), 'legal_obligation', customer(true, false))).code).toBe('forbidden');
   });
 });
 

@@ -3,6 +3,7 @@ import { permittedFieldsOf } from '@casl/ability/extra';
 import { Injectable } from '@nestjs/common';
 import { VaultError } from '../common/vault-error.js';
 import { createAbility, DENIAL_REASONS, ruleFields, type AppAbility, type CustomerSubject } from './ability.factory.js';
+import { RESTRICTION_EXEMPT_PURPOSES } from './reveal-table.js';
 import { maskField } from './masks.js';
 import { isPlainText } from '../customers/validators.js';
 import { CONSENT_CHANGE_PURPOSE } from './reveal-table.js';
@@ -20,6 +21,15 @@ export interface RevealCustomer {
   consents: { marketing: boolean; thirdPartySharing: boolean };
   /** null (or undefined) when no hold is set. */
   contactHold: unknown;
+  /** null (or undefined) when processing is not restricted. */
+  restriction?: unknown;
+}
+
+/** What a disclosure decision needs to know about the customer. */
+export interface DisclosureCustomer {
+  consents: { thirdPartySharing: boolean };
+  /** null (or undefined) when processing is not restricted. */
+  restriction: unknown;
 }
 
 export type AccessAction =
@@ -31,7 +41,12 @@ export type AccessAction =
   | 'readCustomerAudit'
   | 'readAuditLog'
   | 'managePrincipals'
-  | 'manageKeys';
+  | 'manageKeys'
+  | 'disclose'
+  | 'readDisclosures'
+  | 'restrict'
+  | 'close'
+  | 'subjectAccess';
 
 /** The `data`, `revealed` and `masked` parts of a customer read (DESIGN §4). */
 export interface RevealedData {
@@ -77,6 +92,7 @@ function factsOf(customer: RevealCustomer): CustomerSubject {
   return subject('Customer', {
     marketingConsent: customer.consents.marketing === true,
     contactHeld: customer.contactHold !== null && customer.contactHold !== undefined,
+    restricted: customer.restriction !== null && customer.restriction !== undefined,
   });
 }
 
@@ -110,7 +126,9 @@ export class AccessPolicy {
    *    about the customer is considered, so a denied actor learns nothing about it);
    * 2. purpose rules, whoever asks: `marketing` without the marketing consent -> 403, then an
    *    outbound purpose (`marketing`, `renewal_notice`) under contact hold -> 423 (a customer
-   *    without consent gets 403 even when also held: waiting for the hold would not help);
+   *    without consent gets 403 even when also held: waiting for the hold would not help); a
+   *    restricted customer -> 423 `processing_restricted` for every purpose but customer_request,
+   *    legal_obligation and fraud_investigation (this one wins over the others);
    * 3. fields: `requestedFields` (undefined = every field the policy returns) naming a field the
    *    policy does not return for this actor and purpose -> 403, with the field names in details.
    * Several roles: plaintext wins over masked wins over absent. An empty `requestedFields` gives an
@@ -123,6 +141,9 @@ export class AccessPolicy {
     const facts = factsOf(customer);
     if (!ability.can('read', facts)) {
       const rule = ability.relevantRuleFor('read', facts);
+      if (rule?.reason === DENIAL_REASONS.processingRestricted) {
+        throw new VaultError('processing_restricted', `processing of this customer is restricted: no reads for purpose ${purpose}`);
+      }
       if (rule?.reason === DENIAL_REASONS.contactHold) {
         throw new VaultError('contact_hold', `the customer is under a contact hold: no reveals for purpose ${purpose}`);
       }
@@ -194,6 +215,35 @@ export class AccessPolicy {
     }
   }
 
+  /**
+   * Whether a search for `purpose` may return restricted customers. When not, they are filtered out
+   * of the results silently: a refusal would tell the caller the term matched someone restricted.
+   */
+  searchIncludesRestricted(purpose: Purpose): boolean {
+    return RESTRICTION_EXEMPT_PURPOSES.includes(purpose);
+  }
+
+  /**
+   * A disclosure to a third party (policy s.1): privacy only (403); on the basis of consent, the
+   * customer's `thirdPartySharing` consent (403 `consent_required`), then no restriction (423
+   * `processing_restricted`). A legal obligation needs neither: the law's claim stands.
+   */
+  assertCanDisclose(actor: Actor, legalBasis: 'consent' | 'legal_obligation', customer: DisclosureCustomer): void {
+    this.assertCan(actor, 'disclose');
+    const facts = subject('Customer', {
+      consentBased: legalBasis === 'consent',
+      thirdPartyConsent: customer.consents.thirdPartySharing === true,
+      restricted: customer.restriction !== null && customer.restriction !== undefined,
+    });
+    const ability = this.abilityFor(actor);
+    if (ability.can('disclose', facts)) return;
+    const rule = ability.relevantRuleFor('disclose', facts);
+    if (rule?.reason === DENIAL_REASONS.processingRestricted) {
+      throw new VaultError('processing_restricted', 'processing of this customer is restricted: no disclosures on the basis of consent');
+    }
+    throw new VaultError('consent_required', 'the customer has not consented to sharing with third parties');
+  }
+
   /** Whether the actor may perform a non-read action (`purpose` matters only for support's corrections). */
   can(actor: Actor, action: AccessAction, purpose?: Purpose): boolean {
     const ability = this.abilityFor(actor, purpose);
@@ -216,7 +266,9 @@ export class AccessPolicy {
     if (!this.can(actor, action, purpose)) {
       const hint = action === 'correct' && actor.roles.includes('support') && purpose !== 'customer_request'
         ? ' (support corrects only with purpose customer_request)'
-        : '';
+        : action === 'subjectAccess' && actor.roles.includes('privacy') && purpose !== 'customer_request'
+          ? ' (only with purpose customer_request)'
+          : '';
       throw forbidden(`action ${action} is not allowed to this principal${hint}`);
     }
   }

@@ -93,6 +93,13 @@ export const EXTRA_SEARCH_FIELDS: { readonly [R in Role]?: { readonly [P in Purp
 export const OUTBOUND_PURPOSES: readonly Purpose[] = ['marketing', 'renewal_notice'];
 export const CONSENT_REQUIRED_PURPOSES: readonly Purpose[] = ['marketing'];
 
+/**
+ * While a customer's processing is restricted (DESIGN §3), reads for every other purpose answer 423
+ * and searches for them leave the customer out: the customer's own request, the law and fraud
+ * investigation still go through.
+ */
+export const RESTRICTION_EXEMPT_PURPOSES: readonly Purpose[] = ['customer_request', 'legal_obligation', 'fraud_investigation'];
+
 /** The row of a role for a purpose, or undefined when the role is denied for it. */
 export function revealRow(role: Role, purpose: Purpose): RevealRow | undefined {
   const byPurpose: { readonly [P in Purpose]?: RevealRow } = REVEAL_TABLE[role];

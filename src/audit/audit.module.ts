@@ -40,7 +40,7 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditStreamService,
     AuditFlagsService,
   ],
-  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditImpactService, AuditStreamService],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditImpactService, AuditStreamService, AuditSigning, AuditDb],
 })
 export class AuditModule implements OnModuleInit {
   constructor(

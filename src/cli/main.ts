@@ -6,6 +6,7 @@ import { stdoutOutput } from './cli-context.js';
 import { CliError, registerDatabaseCommands } from './database.commands.js';
 import { registerKeyCommands } from './key.commands.js';
 import { registerPrincipalCommands } from './principal.commands.js';
+import { registerRetentionCommands } from './retention.commands.js';
 
 /** `npm run -s cli -- <command>`: operator commands on the vault's own services. */
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerPrincipalCommands(program, stdoutOutput);
   registerKeyCommands(program, stdoutOutput);
   registerAuditCommands(program, stdoutOutput);
+  registerRetentionCommands(program, stdoutOutput);
   return program;
 }
 

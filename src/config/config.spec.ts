@@ -47,6 +47,11 @@ describe('loadConfig', () => {
     [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_PIN: '1' }, 'VAULT_PKCS11_KEY_LABEL'],
     [{ VAULT_PKCS11_PIN: '1', VAULT_PKCS11_PIN_FILE: '/p' }, 'VAULT_PKCS11_PIN_FILE'],
     [{ VAULT_ROOT_KEY_PROVIDER: 'pkcs11', VAULT_PKCS11_MODULE: '/m.so', VAULT_PKCS11_TOKEN_LABEL: 't', VAULT_PKCS11_PIN: '1', VAULT_PKCS11_KEY_LABEL: 'k', VAULT_ROOT_KEY: key }, 'VAULT_ROOT_KEY'],
+    [{ VAULT_HOME_COUNTRY: 'VNM' }, 'VAULT_HOME_COUNTRY'],
+    [{ VAULT_HOME_COUNTRY: 'V1' }, 'VAULT_HOME_COUNTRY'],
+    [{ VAULT_RETENTION_DAYS: '-1' }, 'VAULT_RETENTION_DAYS'],
+    [{ VAULT_RETENTION_DAYS: '30d' }, 'VAULT_RETENTION_DAYS'],
+    [{ VAULT_RETENTION_INTERVAL_MS: '10' }, 'VAULT_RETENTION_INTERVAL_MS'],
   ])('rejects %j naming %s', (env, variable) => {
     const problems = problemsOf(env);
     expect(problems.length).toBeGreaterThan(0);
@@ -81,6 +86,15 @@ describe('loadConfig', () => {
 
   it('VAULT_DEK_CACHE_TTL_MS=0 is accepted (the cache is off)', () => {
     expect(loadConfig({ VAULT_DEK_CACHE_TTL_MS: '0' }).dekCacheTtlMs).toBe(0);
+  });
+
+  it('customer rights: home country VN and retention off by default; the country is upper-cased', () => {
+    expect(loadConfig({}, '/srv')).toMatchObject({ homeCountry: 'VN', retentionDays: 0, retentionIntervalMs: 3_600_000 });
+    expect(loadConfig({ VAULT_HOME_COUNTRY: 'de', VAULT_RETENTION_DAYS: '30', VAULT_RETENTION_INTERVAL_MS: '60000' }, '/srv')).toMatchObject({
+      homeCountry: 'DE',
+      retentionDays: 30,
+      retentionIntervalMs: 60_000,
+    });
   });
 
   it('parses sizes', () => {

@@ -63,6 +63,12 @@ export interface VaultConfig {
   workers: number;
   /** Office hours for the console's "plaintext reads outside office hours" flag. */
   officeHours: { start: string; end: string; timeZone: string };
+  /** ISO 3166-1 alpha-2 country of the company: disclosures to recipients elsewhere are cross-border. */
+  homeCountry: string;
+  /** Days after account closure before the retention job erases a customer (0: no retention job). */
+  retentionDays: number;
+  /** How often the retention job looks for customers due for erasure. */
+  retentionIntervalMs: number;
 }
 
 export type RootKeyProviderKind = 'file' | 'pkcs11';
@@ -208,8 +214,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimitWindowMs: read.int('VAULT_RATE_LIMIT_WINDOW_MS', 60_000, 1_000, 3_600_000),
     workers: workerCount(read.raw('VAULT_WORKERS')),
     officeHours: officeHours(read),
+    homeCountry: read.string('VAULT_HOME_COUNTRY', 'VN').toUpperCase(),
+    retentionDays: read.int('VAULT_RETENTION_DAYS', 0, 0, 36_500),
+    retentionIntervalMs: read.int('VAULT_RETENTION_INTERVAL_MS', 3_600_000, 100, 604_800_000),
   };
   if (!Number.isInteger(config.workers) || config.workers > 64) read.problems.push('VAULT_WORKERS must be a whole number from 1 to 64, or auto');
+  if (!/^[A-Z]{2}$/.test(config.homeCountry)) read.problems.push('VAULT_HOME_COUNTRY must be an ISO 3166-1 alpha-2 country code (e.g. VN)');
 
   if (nodeEnv === 'production') {
     if (databaseUrl === undefined) {

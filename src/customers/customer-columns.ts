@@ -24,6 +24,10 @@ export interface CustomerRow {
   hold_reason: string | null;
   hold_since: Date | null;
   hold_by: string | null;
+  restriction_reason: string | null;
+  restriction_since: Date | null;
+  restriction_by: string | null;
+  closed_at: Date | null;
   created_at: Date;
   updated_at: Date;
   erased_at: Date | null;

@@ -18,14 +18,15 @@ import type { SearchCustomersDto } from './customer.dto.js';
 export const SEARCH_RESULT_LIMIT = 100;
 
 /**
- * Which customers a search may find: not erased. Both lookups share it, so a further rule (say,
- * restricted customers for some purposes) is added in one place.
+ * Which customers a search may find: not erased, and not restricted unless the purpose is one a
+ * restriction leaves open (DESIGN §3; parameter `$n`, so each lookup stays one prepared statement).
+ * A restricted customer is simply not found: nothing says it matched.
  */
-const FINDABLE = 'c.erased_at IS NULL';
+const FINDABLE = (n: number): string => `c.erased_at IS NULL AND ($${n}::boolean OR c.restriction_since IS NULL)`;
 
-const BY_EXTERNAL_REF = `SELECT c.id FROM customers c WHERE c.external_ref = $1 AND ${FINDABLE} ORDER BY 1 LIMIT ${SEARCH_RESULT_LIMIT}`;
+const BY_EXTERNAL_REF = `SELECT c.id FROM customers c WHERE c.external_ref = $1 AND ${FINDABLE(2)} ORDER BY 1 LIMIT ${SEARCH_RESULT_LIMIT}`;
 const BY_DIGEST = `SELECT DISTINCT b.customer_id AS id FROM customer_blind_indexes b JOIN customers c ON c.id = b.customer_id
-  WHERE b.field = $1 AND b.digest = ANY($2) AND ${FINDABLE} ORDER BY 1 LIMIT ${SEARCH_RESULT_LIMIT}`;
+  WHERE b.field = $1 AND b.digest = ANY($2) AND ${FINDABLE(3)} ORDER BY 1 LIMIT ${SEARCH_RESULT_LIMIT}`;
 
 /**
  * `POST /v1/customers/search` (DESIGN §3, §4). In order: the principal's search limit (every attempt
@@ -66,7 +67,7 @@ export class CustomerSearchService {
     trail.details.searchBy = field;
     this.policy.assertCanSearch(actor, purpose, field);
 
-    const ids = await this.find(field, String(body[field]));
+    const ids = await this.find(field, String(body[field]), this.policy.searchIncludesRestricted(purpose));
     trail.details.results = ids.length;
     if (ids.length > 0) trail.details.customerIds = ids.join(',');
     else this.metrics.countEmptySearch(field);
@@ -74,11 +75,11 @@ export class CustomerSearchService {
   }
 
   /** Ids of the customers holding `term` in `field`, in id order. */
-  private async find(field: SearchField, term: string): Promise<string[]> {
-    if (field === 'externalRef') return (await preparedQuery<{ id: string }>(this.dataSource, BY_EXTERNAL_REF, [term])).map((row) => row.id);
+  private async find(field: SearchField, term: string, includeRestricted: boolean): Promise<string[]> {
+    if (field === 'externalRef') return (await preparedQuery<{ id: string }>(this.dataSource, BY_EXTERNAL_REF, [term, includeRestricted])).map((row) => row.id);
     const normalized = normalizeForBlindIndex(field, term);
     if (normalized === null) throw new VaultError('invalid_input', 'the search value is not valid', [{ field, problem: 'not a valid value' }]);
     const digests = this.keys.searchDigests(field, normalized).map((d) => d.digest);
-    return (await preparedQuery<{ id: string }>(this.dataSource, BY_DIGEST, [field, digests])).map((row) => row.id);
+    return (await preparedQuery<{ id: string }>(this.dataSource, BY_DIGEST, [field, digests, includeRestricted])).map((row) => row.id);
   }
 }

@@ -24,12 +24,21 @@ export interface CustomerView {
   revealed: CustomerField[];
   masked: CustomerField[];
   consents: { marketing: boolean; thirdPartySharing: boolean };
-  contactHold: { reason: string; since: string; by: string | null } | null;
+  contactHold: Mark | null;
+  restriction: Mark | null;
   createdAt: string;
   updatedAt: string;
 }
 
+/** A contact hold or a processing restriction: why, since when, set by which principal. */
+export interface Mark {
+  reason: string;
+  since: string;
+  by: string | null;
+}
+
 type FieldValues = Partial<Record<CustomerField, unknown>>;
+export type Consents = { marketing: boolean; thirdPartySharing: boolean };
 
 const CONSENTS = ['marketing', 'thirdPartySharing'] as const;
 
@@ -47,6 +56,12 @@ const INDEX_ROWS_FROM = (id: number, first: number): string =>
    FROM unnest($${first}::text[], $${first + 1}::int[], $${first + 2}::bytea[]) AS t(field, key_version, digest)`;
 
 const FIRST_FIELD_PARAM = 6;
+
+/** One consent-history row: customer, marketing, thirdPartySharing, actor id, kind, roles (at = now()). */
+const CONSENT_HISTORY_INSERT = 'INSERT INTO customer_consent_history (customer_id, marketing, third_party_sharing, actor_id, actor_kind, actor_roles)';
+
+/** The columns of a contact hold and of a processing restriction: `<prefix>_reason`, `_since`, `_by`. */
+type MarkPrefix = 'hold' | 'restriction';
 const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
 
 /**
@@ -54,13 +69,15 @@ const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
  * at the end of the statement). One text whatever the fields present (absent ones are null, the
  * indexes come as arrays), so it is prepared once per connection. Parameters: $1 id, $2 externalRef,
  * $3 DEK version, $4-$5 consents, then one per field in CUSTOMER_FIELDS order, then the KEK version,
- * the wrapped DEK and the index fields, key versions and digests.
+ * the wrapped DEK, the index fields, key versions and digests, and the actor's id, kind and roles
+ * (the first entry of the consent history: the consents at creation, DESIGN §3).
  */
 const CREATE_WRITE = `WITH c AS (
     INSERT INTO customers (id, external_ref, dek_version, consent_marketing, consent_third_party, ${CUSTOMER_FIELDS.map((f) => FIELD_COLUMNS[f]).join(', ')})
     VALUES ($1, $2, $3, $4, $5, ${CUSTOMER_FIELDS.map((_, i) => `$${FIRST_FIELD_PARAM + i}`).join(', ')}) RETURNING created_at),
   d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $3, $${AFTER_FIELDS}, $${AFTER_FIELDS + 1})),
-  b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)})`;
+  b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)}),
+  h AS (${CONSENT_HISTORY_INSERT} VALUES ($1, $4, $5, $${AFTER_FIELDS + 5}, $${AFTER_FIELDS + 6}, $${AFTER_FIELDS + 7}))`;
 
 /**
  * Customer records: every field encrypted under the customer's DEK, searchable fields also as
@@ -96,7 +113,7 @@ export class CustomersService {
       trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
       const indexes = this.blindIndexRows(values);
       const kekAt = params.length;
-      params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests);
+      params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests, actor.id, actor.kind, actor.roles);
       // Refused under a KEK rotated away meanwhile: same DEK (the ciphertexts stand), wrapped again.
       const write = (attempt: number): Promise<Date> => {
         if (attempt > 0) {
@@ -138,7 +155,7 @@ export class CustomersService {
     trail.resource.id = id;
     // Role x purpose was checked by the route's @Policy (and planReveal checks it again).
     const row = await this.load(id);
-    const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since }, requested);
+    const plan = this.policy.planReveal(actor, purpose, { consents: consentsOf(row), contactHold: row.hold_since, restriction: row.restriction_since }, requested);
     const wanted = [...plan.plaintext, ...plan.masked].filter((field) => row[FIELD_COLUMNS[field]] !== null);
     const values = await this.decrypt(row, wanted);
     const shown = this.policy.applyPlan(plan, values);
@@ -151,7 +168,8 @@ export class CustomersService {
       revealed: shown.revealed,
       masked: shown.masked,
       consents: consentsOf(row),
-      contactHold: holdOf(row),
+      contactHold: markOf(row, 'hold'),
+      restriction: markOf(row, 'restriction'),
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),
     };
@@ -189,7 +207,7 @@ export class CustomersService {
     return { id, updatedAt: updatedAt.toISOString() };
   }
 
-  async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: { marketing: boolean; thirdPartySharing: boolean } }> {
+  async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: Consents }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'consents', purpose);
     const written = CONSENTS.filter((consent) => body[consent] !== undefined);
@@ -212,23 +230,55 @@ export class CustomersService {
       const consents = consentsOf(row);
       // Old and new values with the change: the event is the consent's provenance.
       Object.assign(trail.details, consents, { previousMarketing: previous.marketing, previousThirdPartySharing: previous.thirdPartySharing });
+      // Every change is kept (DESIGN §3), with the values it left, in the change's transaction.
+      await manager.query(`${CONSENT_HISTORY_INSERT} VALUES ($1, $2, $3, $4, $5, $6)`, [id, row.consent_marketing, row.consent_third_party, actor.id, actor.kind, actor.roles]);
       return { id, consents };
     });
   }
 
-  async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: CustomerView['contactHold'] }> {
+  async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: Mark | null }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'contactHold');
+    return { id, contactHold: await this.setMark('hold', actor, id, reason, trail) };
+  }
+
+  /** Restriction of processing (DESIGN §3): privacy sets it at the customer's request and lifts it. */
+  async setRestriction(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'restrict');
+    return { id, restriction: await this.setMark('restriction', actor, id, reason, trail) };
+  }
+
+  /**
+   * The account ended at `closedAt` (default now; the past is fine, the future is not): after
+   * VAULT_RETENTION_DAYS the retention job erases the customer. Closing again moves the date.
+   */
+  async close(actor: Actor, id: string, closedAt: string | undefined, trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
+    trail.resource.id = id;
+    this.policy.assertCan(actor, 'close');
+    const at = closedAt === undefined ? new Date() : new Date(closedAt);
+    if (at.getTime() > Date.now()) throw new VaultError('invalid_input', 'closedAt lies in the future', [{ field: 'closedAt', problem: 'must not be in the future' }]);
+    return this.audited(trail, 200, async (manager) => {
+      await this.load(id, manager);
+      const [row] = await returningRows<{ closed_at: Date }>(manager, 'UPDATE customers SET closed_at = $2, updated_at = now() WHERE id = $1 RETURNING closed_at', [id, at]);
+      trail.details.closedAt = row.closed_at.toISOString();
+      return { id, closedAt: row.closed_at.toISOString() };
+    });
+  }
+
+  /** Sets (reason) or lifts (null) a hold or restriction; `since` keeps the first setting's time. */
+  private async setMark(prefix: MarkPrefix, actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<Mark | null> {
+    const columns = `${prefix}_reason, ${prefix}_since, ${prefix}_by`;
     return this.audited(trail, reason === null ? 204 : 200, async (manager) => {
       await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
         reason === null
-          ? `UPDATE customers SET hold_reason = NULL, hold_since = NULL, hold_by = NULL, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`
-          : `UPDATE customers SET hold_reason = $2, hold_since = COALESCE(hold_since, now()), hold_by = $3, updated_at = now() WHERE id = $1 RETURNING hold_reason, hold_since, hold_by`,
+          ? `UPDATE customers SET ${prefix}_reason = NULL, ${prefix}_since = NULL, ${prefix}_by = NULL, updated_at = now() WHERE id = $1 RETURNING ${columns}`
+          : `UPDATE customers SET ${prefix}_reason = $2, ${prefix}_since = COALESCE(${prefix}_since, now()), ${prefix}_by = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`,
         reason === null ? [id] : [id, reason, actor.id],
       );
-      return { id, contactHold: holdOf(row) };
+      return markOf(row, prefix);
     });
   }
 
@@ -239,24 +289,40 @@ export class CustomersService {
   async erase(actor: Actor, id: string, trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'erase');
+    await this.shred(id, trail);
+  }
+
+  /**
+   * The erasure itself, for `erase` and the retention job. `stillDue`, checked on the locked row,
+   * lets the job skip a customer whose state changed since it was listed (reopened, restricted):
+   * then nothing is written and false is returned.
+   */
+  async shred(id: string, trail: AuditTrail, stillDue?: (row: CustomerRow) => boolean): Promise<boolean> {
+    trail.resource.id = id;
     try {
-      await this.audited(trail, 204, async (manager) => {
-        await this.load(id, manager);
+      return await this.audited(trail, 204, async (manager) => {
+        const row = await this.load(id, manager);
+        if (stillDue !== undefined && !stillDue(row)) return false;
         const deks = await returningRows<{ version: number; kek_version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version, kek_version', [id]);
         const indexes = await returningRows<{ field: string }>(manager, 'DELETE FROM customer_blind_indexes WHERE customer_id = $1 RETURNING field', [id]);
+        // The consent history is about the person too; the disclosure register stays (it holds no
+        // value and is the company's record of what it handed to whom).
+        await manager.query('DELETE FROM customer_consent_history WHERE customer_id = $1', [id]);
         const nulls = CUSTOMER_FIELDS.map((field) => `${FIELD_COLUMNS[field]} = NULL`).join(', ');
         // The KEK the destroyed DEK was under: copies of it in backups open while that KEK lives
         // (keys:erasure-window reports erasures no retirement covers yet).
         const erasedUnder = deks.length > 0 ? Math.max(...deks.map((dek) => dek.kek_version)) : null;
-        // externalRef and the hold reason link the tombstone to a person too: cleared as well.
+        // externalRef and the hold and restriction reasons link the tombstone to a person too: cleared as well.
         await manager.query(
           `UPDATE customers SET ${nulls}, external_ref = NULL, hold_reason = NULL, hold_since = NULL, hold_by = NULL,
+             restriction_reason = NULL, restriction_since = NULL, restriction_by = NULL,
              consent_marketing = false, consent_third_party = false, erased_at = now(), erased_kek_version = $2, updated_at = now() WHERE id = $1`,
           [id, erasedUnder],
         );
         Object.assign(trail.details, { destroyedDeks: deks.length, deletedBlindIndexes: indexes.length });
         // Every process evicts the destroyed DEK when this commits.
         await announceDekDestruction(manager, { customerId: id, below: Number.POSITIVE_INFINITY });
+        return true;
       });
     } catch (error) {
       this.keys.forgetDeks(id);
@@ -312,16 +378,17 @@ export class CustomersService {
 
   /**
    * The customer row with its current wrapped DEK; 404 unknown, 410 erased. Inside a transaction
-   * (`manager`) the row is locked for the update that follows.
+   * (`manager`) the row is locked for the update that follows. Also for the rights services.
    */
-  private async load(id: string, manager?: EntityManager): Promise<CustomerRow> {
+  async load(id: string, manager?: EntityManager): Promise<CustomerRow> {
     const [row] = manager ? ((await manager.query(`${SELECT_WITH_DEK} FOR UPDATE OF c`, [id])) as CustomerRow[]) : await preparedQuery<CustomerRow>(this.dataSource, SELECT_WITH_DEK, [id]);
     if (!row) throw new VaultError('not_found', 'no such customer');
     if (row.erased_at !== null) throw new VaultError('gone', 'this customer was erased');
     return row;
   }
 
-  private async decrypt(row: CustomerRow, fields: CustomerField[]): Promise<FieldValues> {
+  /** The plaintext values of `fields` (each must have a ciphertext in `row`). Also for the rights services. */
+  async decrypt(row: CustomerRow, fields: readonly CustomerField[]): Promise<FieldValues> {
     const values: FieldValues = {};
     if (fields.length === 0) return values;
     if (row.revision === UNBOUND_REVISION) await this.revisions.assertUnboundReadable(row.id);
@@ -370,7 +437,7 @@ export class CustomersService {
    * connection): the event rolled back with the write, and the audit interceptor, believing it
    * written, would record nothing about the failed request.
    */
-  private async audited<T>(trail: AuditTrail, status: number, work: (manager: EntityManager) => Promise<T>): Promise<T> {
+  async audited<T>(trail: AuditTrail, status: number, work: (manager: EntityManager) => Promise<T>): Promise<T> {
     const result = await this.dataSource.transaction(async (manager) => {
       const value = await work(manager);
       await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
@@ -400,18 +467,25 @@ function encodeValue(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }
 
-function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): { marketing: boolean; thirdPartySharing: boolean } {
+export function consentsOf(row: Pick<CustomerRow, 'consent_marketing' | 'consent_third_party'>): Consents {
   return { marketing: row.consent_marketing, thirdPartySharing: row.consent_third_party };
 }
 
 /** What the policy's hold rules on writes look at. */
 function stateOf(row: CustomerRow): RevealCustomer {
-  return { consents: consentsOf(row), contactHold: row.hold_since };
+  return { consents: consentsOf(row), contactHold: row.hold_since, restriction: row.restriction_since };
 }
 
 function holdOf(row: Pick<CustomerRow, 'hold_reason' | 'hold_since' | 'hold_by'>): CustomerView['contactHold'] {
   if (row.hold_since === null || row.hold_reason === null) return null;
   return { reason: row.hold_reason, since: row.hold_since.toISOString(), by: row.hold_by };
+}
+
+export function markOf(row: Partial<CustomerRow>, prefix: MarkPrefix): Mark | null {
+  const reason = row[`${prefix}_reason`] as string | null | undefined;
+  const since = row[`${prefix}_since`] as Date | null | undefined;
+  if (since === null || since === undefined || reason === null || reason === undefined) return null;
+  return { reason, since: since.toISOString(), by: (row[`${prefix}_by`] as string | null | undefined) ?? null };
 }
 
 function dekOf(row: CustomerRow): { version: number; kekVersion: number; wrapped: Buffer } {

@@ -1,5 +1,11 @@
 import type { TestApp } from './test-app.js';
 
+/**
+ * Tables that hold what a customer's rights produce (the disclosure register, the consent history):
+ * every scan must reach them, so a scan that silently missed one (a schema or filter change) fails.
+ */
+export const TABLES_SCANNED_ALWAYS = ['customers', 'customer_disclosures', 'customer_consent_history', 'audit_events', 'audit_pending'];
+
 export interface Leak {
   where: string;
   needle: string;
@@ -18,6 +24,9 @@ export async function findLeaks(vault: TestApp, needles: string[], extraTexts: R
      WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
        AND c.data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'ARRAY', 'USER-DEFINED')`,
   );
+  const scanned = new Set(columns.map((c) => c.table_name));
+  const missing = TABLES_SCANNED_ALWAYS.filter((table) => !scanned.has(table));
+  if (missing.length > 0) throw new Error(`leak scan does not reach ${missing.join(', ')}`);
   for (const { table_name: table, column_name: column, data_type: type } of columns) {
     const expression = type === 'bytea' ? `encode("${column}", 'escape')` : `"${column}"::text`;
     if (needles.length === 0) continue;

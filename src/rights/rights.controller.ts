@@ -1,0 +1,86 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { DeclaredPurpose } from '../access/policies.guard.js';
+import { Policy } from '../access/route-policy.js';
+import type { Actor, CustomerField, Purpose } from '../access/vocabulary.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { Audited, Trail } from '../audit/audited.decorator.js';
+import { UuidPipe } from '../common/uuid.pipe.js';
+import { CurrentActor } from '../principals/current-actor.js';
+import { CustomersService, type Mark } from '../customers/customers.service.js';
+import { DisclosuresService, type DisclosureRecord } from './disclosures.service.js';
+import { ClosureDto, DisclosureDto, RestrictionDto } from './rights.dto.js';
+import { SubjectAccessService } from './subject-access.service.js';
+
+/**
+ * The customer's rights (DESIGN §4): disclosures to third parties, the signed subject-access report,
+ * restriction of processing, account closure. Each route declares its policy (checked by the
+ * PoliciesGuard, purpose and reason headers included); the customer-specific rules stay in the services.
+ */
+@ApiTags('customer rights')
+@ApiBearerAuth()
+@Controller('v1/customers')
+export class RightsController {
+  constructor(
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(DisclosuresService) private readonly disclosures: DisclosuresService,
+    @Inject(SubjectAccessService) private readonly subjectAccess: SubjectAccessService,
+  ) {}
+
+  @Post(':id/disclosures')
+  @Policy('disclose', 'Customer')
+  @Audited('customer.disclose', 'customer')
+  @ApiOperation({ summary: 'hand fields to a third party (privacy): registered, audited; the values are in this answer only' })
+  disclose(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: DisclosureDto, @Trail() trail: AuditTrail): Promise<DisclosureRecord & { data: Partial<Record<CustomerField, unknown>> }> {
+    trail.resource.id = id;
+    return this.disclosures.disclose(actor, id, body, trail);
+  }
+
+  @Get(':id/disclosures')
+  @Policy('readDisclosures', 'Customer')
+  @Audited('customer.disclosures', 'customer')
+  @ApiOperation({ summary: 'the disclosure register of a customer, never values (security, privacy)' })
+  listDisclosures(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Trail() trail: AuditTrail): ReturnType<DisclosuresService['list']> {
+    trail.resource.id = id;
+    return this.disclosures.list(actor, id, trail);
+  }
+
+  @Get(':id/subject-access')
+  @Policy('subjectAccess', 'Customer', { purpose: 'required' })
+  @Audited('customer.subject_access', 'customer')
+  @ApiOperation({ summary: 'the signed subject-access report (privacy, purpose customer_request, reason required)' })
+  async report(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @DeclaredPurpose('required') purpose: Purpose, @Trail() trail: AuditTrail): Promise<StreamableFile> {
+    trail.resource.id = id;
+    const { body } = await this.subjectAccess.report(actor, id, purpose, trail);
+    // Returned, not written: the interceptor commits this request's event before the body leaves.
+    return new StreamableFile(body, { type: 'application/json; charset=utf-8', length: body.length });
+  }
+
+  @Put(':id/restriction')
+  @Policy('restrict', 'Customer')
+  @Audited('customer.restriction.set', 'customer')
+  @ApiOperation({ summary: 'restrict processing at the customer request (privacy)' })
+  restrict(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: RestrictionDto, @Trail() trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
+    trail.resource.id = id;
+    return this.customers.setRestriction(actor, id, body.reason, trail);
+  }
+
+  @Delete(':id/restriction')
+  @Policy('restrict', 'Customer')
+  @HttpCode(204)
+  @Audited('customer.restriction.lift', 'customer')
+  @ApiOperation({ summary: 'lift the restriction (privacy)' })
+  async lift(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Trail() trail: AuditTrail): Promise<void> {
+    trail.resource.id = id;
+    await this.customers.setRestriction(actor, id, null, trail);
+  }
+
+  @Put(':id/closure')
+  @Policy('close', 'Customer')
+  @Audited('customer.close', 'customer')
+  @ApiOperation({ summary: 'the account ended (ingest, billing, privacy); erased after VAULT_RETENTION_DAYS' })
+  close(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: ClosureDto, @Trail() trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
+    trail.resource.id = id;
+    return this.customers.close(actor, id, body.closedAt, trail);
+  }
+}
