@@ -110,6 +110,13 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
     conforms('post', '/v1/customers/{id}/rekey', await vault.http().post(`/v1/customers/${customerId}/rekey`).set(as(who.admin)));
     conforms('get', '/v1/customers/{id}/access-report', await vault.http().get(`/v1/customers/${customerId}/access-report`).set(as(who.security)));
     conforms('get', '/v1/customers/{id}/access-report', await vault.http().get('/v1/customers/not-a-uuid/access-report').set(as(who.security)));
+    // the customer's rights (issue 14)
+    conforms('put', '/v1/customers/{id}/restriction', await vault.http().put(`/v1/customers/${customerId}/restriction`).set(as(who.privacy)).send({ reason: 'dispute OAS-3' }));
+    conforms('delete', '/v1/customers/{id}/restriction', await vault.http().delete(`/v1/customers/${customerId}/restriction`).set(as(who.privacy)));
+    conforms('post', '/v1/customers/{id}/disclosures', await vault.http().post(`/v1/customers/${customerId}/disclosures`).set(as(who.privacy)).send({ recipient: { name: 'Tax office', country: 'VN' }, legalBasis: 'legal_obligation', reference: 'Decree 13 art. 17', fields: ['fullName'] }));
+    conforms('get', '/v1/customers/{id}/disclosures', await vault.http().get(`/v1/customers/${customerId}/disclosures`).set(as(who.privacy)));
+    conforms('get', '/v1/customers/{id}/subject-access', await vault.http().get(`/v1/customers/${customerId}/subject-access`).set(privacy));
+    conforms('put', '/v1/customers/{id}/closure', await vault.http().put(`/v1/customers/${customerId}/closure`).set(as(who.ingest)).send({}));
     conforms('delete', '/v1/customers/{id}', await vault.http().delete(`/v1/customers/${customerId}`).set(as(who.privacy)));
     conforms('get', '/v1/customers/{id}', await vault.http().get(`/v1/customers/${customerId}`).set(privacy));
   });
@@ -122,6 +129,10 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
     conforms('get', '/v1/audit/verify', await vault.http().get('/v1/audit/verify').set(as(who.security)));
     conforms('get', '/v1/audit/public-key', await vault.http().get('/v1/audit/public-key').set(as(who.security)));
     conforms('get', '/v1/audit/flags', await vault.http().get('/v1/audit/flags').set(as(who.security)));
+    conforms('get', '/v1/audit/impact', await vault.http().get(`/v1/audit/impact?actorId=${who.ingest.id}&from=2020-01-01&to=2030-01-01`).set(as(who.security)));
+    conforms('get', '/v1/audit/impact', await vault.http().get('/v1/audit/impact').set(as(who.security)));
+    conforms('get', '/v1/audit/stream', await vault.http().get('/v1/audit/stream?from=999999999').set(as(who.security)));
+    conforms('get', '/v1/audit/stream', await vault.http().get('/v1/audit/stream').set(as(who.support)));
     conforms('get', '/v1/audit/flags', await vault.http().get('/v1/audit/flags?from=2020-01-01&to=2021-01-01').set(as(who.security)));
   });
 
