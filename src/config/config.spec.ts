@@ -136,6 +136,9 @@ describe('loadRootKey', () => {
   it.each([
     ['32 printable characters', 'correct horse battery staple 42!'],
     ['a longer passphrase with a newline', 'my vault passphrase is long enough\n'],
+    // the red team's: `echo` adds a newline, and 31 characters plus it are 32 bytes
+    ['32 bytes: 31 printable characters and a newline', 'my vault root passphrase 2026!!\n'],
+    ['32 bytes of UTF-8 text', 'mật khẩu gốc của kho 202'],
   ])('refuses a key file holding %s: a passphrase, not a key, with a clear message that does not echo it', (_what, passphrase) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cv-key-'));
     const file = path.join(dir, 'root.key');

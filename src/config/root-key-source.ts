@@ -108,6 +108,17 @@ function isPrintableAscii(bytes: Uint8Array): boolean {
  * printable ASCII are refused: that is a passphrase typed into the file (32 random bytes are all
  * printable with probability (95/256)^32, about 2e-14), and a passphrase is far weaker than a key.
  */
+/** Valid UTF-8 without control characters, once one trailing (CR)LF is removed. */
+function looksLikeText(content: Buffer): boolean {
+  let end = content.length;
+  if (end > 0 && content[end - 1] === 0x0a) end--;
+  if (end > 0 && content[end - 1] === 0x0d) end--;
+  const body = content.subarray(0, end);
+  const decoded = body.toString('utf8');
+  if (!Buffer.from(decoded, 'utf8').equals(body)) return false; // not valid UTF-8
+  return !/[\u0000-\u001f\u007f-\u009f]/.test(decoded);
+}
+
 export function readKeyFile(file: string, what: string): Buffer {
   let content: Buffer;
   try {
@@ -119,8 +130,11 @@ export function readKeyFile(file: string, what: string): Buffer {
   try {
     const text = content.toString('utf8').trim();
     if (isBase64Of32Bytes(text)) return Buffer.from(text, 'base64');
-    if (content.length === 32 && !isPrintableAscii(content)) return Buffer.from(content);
-    if (isPrintableAscii(Buffer.from(text, 'utf8')) && text.length > 0) {
+    // Text, ASCII or not, once one trailing newline is set aside (`echo 'passphrase' > f` writes 31
+    // characters and a newline: 32 bytes), is a passphrase. 32 random bytes are text by accident with
+    // a negligible probability.
+    if (content.length === 32 && !looksLikeText(content)) return Buffer.from(content);
+    if (text.length > 0 && looksLikeText(content)) {
       throw new ConfigError([
         `${what} (${file}) holds printable text that is not the base64 of 32 bytes: a passphrase, not a key. ` +
           'Generate a key with `openssl rand -base64 32 > FILE` (or 32 random raw bytes)',

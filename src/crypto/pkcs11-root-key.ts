@@ -163,10 +163,17 @@ export class Pkcs11RootKeyProvider implements RootKeyProvider {
     header.writeUInt32BE(target.version, 2);
     const iv = randomFillSync(Buffer.alloc(GCM_IV_BYTES));
     const aad = Buffer.concat([header, Buffer.from(rootWrapContext(target, this.keyId), 'utf8')]);
-    const sealed = this.#withSession((session, rootKey) => {
-      this.#lib.C_EncryptInit(session, gcm(iv, aad), rootKey);
-      return this.#lib.C_Encrypt(session, Buffer.from(key), Buffer.alloc(KEY_BYTES + TAG_BYTES));
-    });
+    // The binding wants a Buffer: the copy of the key it gets is zeroised once the token is done.
+    const plain = Buffer.from(key);
+    let sealed: Buffer;
+    try {
+      sealed = this.#withSession((session, rootKey) => {
+        this.#lib.C_EncryptInit(session, gcm(iv, aad), rootKey);
+        return this.#lib.C_Encrypt(session, plain, Buffer.alloc(KEY_BYTES + TAG_BYTES));
+      });
+    } finally {
+      plain.fill(0);
+    }
     return Buffer.concat([header, iv, sealed]);
   }
 

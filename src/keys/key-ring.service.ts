@@ -147,6 +147,17 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
         `this process runs with root key ${this.rootKeyId}, but the current root key is ${current}: restart it with the current root key`,
       );
     }
+    // The recorded id is only a row that anyone with write access may clear or change: before any
+    // wrap, the root key proves itself on the data, by opening the active KEK.
+    const [active] = (await manager.query(`SELECT version, wrapped_key, root_key_id FROM kek_versions WHERE state = 'active'`)) as { version: number; wrapped_key: Buffer; root_key_id: string }[];
+    if (active) {
+      try {
+        zero(await this.provider.unwrap(active.wrapped_key, { kind: 'kek', version: active.version }));
+      } catch {
+        this.log.error({ rootKeyId: this.rootKeyId, activeKekVersion: active.version }, 'this process\'s root key does not open the active KEK: refusing the key operation');
+        throw new VaultError('stale_root_key', `this process's root key ${this.rootKeyId} does not open the active key-encryption key: restart it with the current root key`);
+      }
+    }
   }
 
   /** Records a change of the fence state, logging why once per transition (key ids only, never key bytes). */
@@ -202,7 +213,12 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   private async claimFence(manager: EntityManager): Promise<void> {
     const [active] = (await manager.query(`SELECT version, wrapped_key, root_key_id FROM kek_versions WHERE state = 'active'`)) as { version: number; wrapped_key: Buffer; root_key_id: string }[];
     if (active) zero(await this.unwrapAtBoot(active.wrapped_key, { kind: 'kek', version: active.version }, active.root_key_id));
-    await manager.query('UPDATE root_key_state SET root_key_id = $1, provider = $2, updated_at = now()', [this.rootKeyId, this.provider.kind]);
+    // An upsert: a deleted row must not leave the fence unset for good.
+    await manager.query(
+      `INSERT INTO root_key_state (singleton, root_key_id, provider, updated_at) VALUES (true, $1, $2, now())
+       ON CONFLICT (singleton) DO UPDATE SET root_key_id = EXCLUDED.root_key_id, provider = EXCLUDED.provider, updated_at = now()`,
+      [this.rootKeyId, this.provider.kind],
+    );
     this.log.info({ rootKeyId: this.rootKeyId, provider: this.provider.kind }, 'recorded this root key as the current one');
   }
 

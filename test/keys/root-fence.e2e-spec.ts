@@ -59,6 +59,17 @@ describe('root key fencing: two processes on one database, root:rotate through t
     expect(await sql('SELECT version, state, root_key_id FROM kek_versions')).toEqual([{ version: 1, state: 'active', root_key_id: rootKeyId(newKey) }]);
     expect(await sql(`SELECT 1 FROM key_rotation_jobs`)).toEqual([]);
 
+    // the red team's attack: a database writer clears (then deletes) the recorded id to unfence the
+    // stale process. Its root key must still prove itself on the data (open the active KEK): refused.
+    await sql('UPDATE root_key_state SET root_key_id = NULL');
+    const unfenced = await post(first, '/v1/keys/rotate');
+    expect(unfenced.status).toBe(409);
+    expect(((await unfenced.json()) as { error: { code: string } }).error.code).toBe('stale_root_key');
+    await sql('DELETE FROM root_key_state');
+    expect((await post(first, '/v1/keys/rotate')).status).toBe(409);
+    expect(await sql('SELECT version, state, root_key_id FROM kek_versions')).toEqual([{ version: 1, state: 'active', root_key_id: rootKeyId(newKey) }]);
+    await sql(`INSERT INTO root_key_state (singleton, root_key_id) VALUES (true, '${rootKeyId(newKey)}')`);
+
     // it logged why, with key ids only
     await waitFor('the fence log line', async () => (/no longer current/.test(first.text()) ? true : undefined));
     for (const vault of [first, second]) {
