@@ -120,7 +120,7 @@ export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModule
   /** One batch in the caller's transaction; the number of customers re-indexed (0: nothing left). */
   private async batch(manager: EntityManager, batchSize: number): Promise<number> {
     const rows = (await manager.query(
-      `SELECT c.id, c.dek_version, c.erased_at, ${BLIND_INDEXED_FIELDS.map((f) => `c.${FIELD_COLUMNS[f]}`).join(', ')},
+      `SELECT c.id, c.dek_version, c.revision, c.erased_at, ${BLIND_INDEXED_FIELDS.map((f) => `c.${FIELD_COLUMNS[f]}`).join(', ')},
               d.kek_version AS dek_kek_version, d.wrapped_key AS dek_wrapped
        FROM customers c LEFT JOIN customer_deks d ON d.customer_id = c.id AND d.version = c.dek_version
        WHERE c.id IN (SELECT DISTINCT customer_id FROM customer_blind_indexes WHERE ${STALE} ORDER BY customer_id LIMIT $1)

@@ -94,7 +94,7 @@ describe('search: policy, limit, access report, metrics (HTTP)', () => {
     const events = (await searchEvents(p.id)).filter((e) => e.purpose === purpose && (wholeRoute || e.details.searchBy === field));
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ outcome: 'denied', status: 403 });
-    expect(events[0].details.customerIds).toBeUndefined();
+    expect(events[0].details?.customerIds).toBeUndefined();
   });
 
   it('plaintext rows may search by their plaintext fields; security under fraud_investigation by every value field', async () => {
