@@ -165,7 +165,7 @@ describe('customer records API (HTTP, real PostgreSQL, real libsodium)', () => {
     expect((await search({ phone: '+442079460958' }).expect(200)).body.results).toEqual([{ id: aliceId }]);
     // support sees the national id masked: no search by it (DESIGN §3); privacy may, and it normalises
     expect((await search({ nationalId: 'qx778899zz' }).expect(403)).body.error.code).toBe('search_not_allowed');
-    const privacySearch = await vault.http().post('/v1/customers/search').set('Authorization', `Bearer ${await tokenFor('privacy')}`).set('X-Access-Purpose', 'customer_request').send({ nationalId: 'qx778899zz' }).expect(200);
+    const privacySearch = await vault.http().post('/v1/customers/search').set('Authorization', `Bearer ${await tokenFor('privacy')}`).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ nationalId: 'qx778899zz' }).expect(200);
     expect(privacySearch.body.results).toEqual([{ id: aliceId }]);
     expect((await search({ externalRef: 'ACC-000001' }).expect(200)).body.results).toEqual([{ id: aliceId }]);
     expect((await search({ email: 'nobody@example.com' }).expect(200)).body.results).toEqual([]);

@@ -39,7 +39,7 @@ describe('erasure reaches every process (two processes on one database)', () => 
 
   const cached = (): Promise<number> => metric(other, 'vault_dek_cache_entries');
   const readIn = async (url: string, id: string): Promise<{ status: number; body: { data?: Record<string, unknown> } }> => {
-    const res = await fetch(`${url}/v1/customers/${id}`, { headers: { Authorization: privacy, 'X-Access-Purpose': 'customer_request' } });
+    const res = await fetch(`${url}/v1/customers/${id}`, { headers: { Authorization: privacy, 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'TICKET-4711' } });
     return { status: res.status, body: (await res.json()) as { data?: Record<string, unknown> } };
   };
   const listenerOf = (p: VaultProcess) => `customer-vault:dek-evictions:${p.child.pid}`;
@@ -97,7 +97,7 @@ describe('erasure reaches every process (two processes on one database)', () => 
   it('a read that loaded the row before the erasure committed cannot put the destroyed key back', async () => {
     const id = ids[3];
     const ring = vault.app.get(KeyRing);
-    await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').expect(200);
+    await vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').expect(200);
     // What a racing read loaded before the erasure: the row's wrapped DEK.
     const [row] = await vault.sql<{ version: number; kek_version: number; wrapped_key: Buffer }>('SELECT version, kek_version, wrapped_key FROM customer_deks WHERE customer_id = $1', [id]);
     await vault.http().delete(`/v1/customers/${id}`).set('Authorization', privacy).expect(204);

@@ -37,7 +37,7 @@ describe('a field rolled back in the database is refused (revision bound into th
   let privacy: string;
   let support: string;
 
-  const read = (id: string) => vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request');
+  const read = (id: string) => vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711');
 
   beforeAll(async () => {
     vault = await startTestApp();
@@ -52,7 +52,7 @@ describe('a field rolled back in the database is refused (revision bound into th
   it('an older ciphertext of the same field written back (as a superuser, through SQL) answers an error, with an audit event naming the customer', async () => {
     const id = (await vault.http().post('/v1/customers').set('Authorization', ingest).send(person('a')).expect(201)).body.id as string;
     const [before] = await vault.sql<Row>('SELECT * FROM customers WHERE id = $1', [id]);
-    await vault.http().patch(`/v1/customers/${id}`).set('Authorization', support).set('X-Access-Purpose', 'customer_request').send({ payment: { bankAccount: NEW_ACCOUNT } }).expect(200);
+    await vault.http().patch(`/v1/customers/${id}`).set('Authorization', support).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ payment: { bankAccount: NEW_ACCOUNT } }).expect(200);
     const [after] = await vault.sql<Row>('SELECT * FROM customers WHERE id = $1', [id]);
     expect((await read(id).expect(200)).body.data.bankAccount).toBe(NEW_ACCOUNT);
 
@@ -73,7 +73,7 @@ describe('a field rolled back in the database is refused (revision bound into th
     expect(JSON.stringify(refusedToo.body)).not.toContain(OLD_ACCOUNT);
     // Only the bank account asked for: still refused (the old ciphertext itself does not open).
     await vault.sql('UPDATE customers SET revision = 2 WHERE id = $1', [id]);
-    const fieldOnly = await vault.http().get(`/v1/customers/${id}?fields=bankAccount`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request');
+    const fieldOnly = await vault.http().get(`/v1/customers/${id}?fields=bankAccount`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711');
     expect(fieldOnly.status).toBe(500);
     expect(JSON.stringify(fieldOnly.body)).not.toContain(OLD_ACCOUNT);
 
@@ -97,7 +97,7 @@ describe('a field rolled back in the database is refused (revision bound into th
     const id = (await vault.http().post('/v1/customers').set('Authorization', ingest).send(person('b')).expect(201)).body.id as string;
     const columns = [...Object.values(FIELD_COLUMNS), 'revision'];
     const [before] = await vault.sql<Row>(`SELECT ${columns.join(', ')} FROM customers WHERE id = $1`, [id]);
-    await vault.http().patch(`/v1/customers/${id}`).set('Authorization', support).set('X-Access-Purpose', 'customer_request').send({ payment: { bankAccount: NEW_ACCOUNT } }).expect(200);
+    await vault.http().patch(`/v1/customers/${id}`).set('Authorization', support).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').send({ payment: { bankAccount: NEW_ACCOUNT } }).expect(200);
     await vault.sql(`UPDATE customers SET ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')} WHERE id = $1`, [id, ...columns.map((c) => before[c])]);
     expect((await read(id).expect(200)).body.data.bankAccount).toBe(OLD_ACCOUNT);
     // ...which the audit log shows: the row's revision is below the last audited write's.
@@ -120,7 +120,7 @@ describe('the revision job binds records written before revisions (resumable, on
   const ids: string[] = [];
   let holder: pg.Client; // another session holding the job's lock while the vault boots
 
-  const read = (id: string) => vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request');
+  const read = (id: string) => vault.http().get(`/v1/customers/${id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711');
 
   beforeAll(async () => {
     // A database as the previous release left it: records at revision 0, job not finished.

@@ -96,7 +96,7 @@ describe('KEK rotation completes only when no DEK is left under an old version',
       expect(await vault.sql('SELECT 1 FROM customer_deks WHERE kek_version <> $1', [rotated.body.version])).toEqual([]);
       expect(staleRing.activeVersion).toBe(rotated.body.version);
       for (const app of [stale, vault]) {
-        const read = await app.http().get(`/v1/customers/${created.body.id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').expect(200);
+        const read = await app.http().get(`/v1/customers/${created.body.id}`).set('Authorization', privacy).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'TICKET-4711').expect(200);
         expect(read.body.data).toMatchObject({ fullName: 'Tamsin late Vellacott', bankAccount: 'GB29NWBK60161331926819' });
       }
       expect(stale.logs.text()).toMatch(/refused under a KEK that is no longer active: reloading the key ring/);
