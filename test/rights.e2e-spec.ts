@@ -410,7 +410,7 @@ describe('customer rights: disclosures, consent history, subject access, restric
       };
       const noReason = await get('privacy', { 'X-Access-Purpose': 'customer_request' });
       expect(noReason.status).toBe(400);
-      expect(noReason.body.error).toMatchObject({ code: 'reason_required', details: [{ field: 'X-Access-Reason', problem: 'missing' }] });
+      expect(noReason.body.error).toMatchObject({ code: 'reason_required', details: [{ field: 'X-Access-Reason', problem: 'required for this purpose' }] });
       expect((await get('privacy', { 'X-Access-Purpose': 'legal_obligation', 'X-Access-Reason': 'x' })).status).toBe(403);
       expect((await get('privacy', { 'X-Access-Reason': 'x' })).status).toBe(400);
       for (const role of ['security', 'support', 'ingest', 'admin'] as Role[]) {

@@ -144,7 +144,7 @@ describe('console in Chromium', () => {
     expect(((await me.json()) as { roles: string[] }).roles).toEqual(['support']);
     await page.getByRole('button', { name: 'Close' }).click();
     await page.reload();
-    await page.getByRole('cell', { name: 'desk-agent-7' }).waitFor();
+    await page.getByRole('cell', { name: 'desk-agent-7', exact: true }).waitFor();
     expect(await page.content()).not.toContain(shown);
     await page.close();
   });
