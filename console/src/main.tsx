@@ -8,6 +8,8 @@ import { AccessReportPage } from './pages/access-report.js';
 import { EventsPage } from './pages/events.js';
 import { ExportsPage } from './pages/exports.js';
 import { FlagsPage } from './pages/flags.js';
+import { ImpactPage } from './pages/impact.js';
+import { PrivacyPage } from './pages/privacy.js';
 import { KeysPage } from './pages/keys.js';
 import { PrincipalsPage } from './pages/principals.js';
 import { VerifyPage } from './pages/verify.js';
@@ -26,6 +28,8 @@ const PAGES: Page[] = [
   { id: 'verify', label: 'nav.verify', roles: ['security'], view: VerifyPage },
   { id: 'exports', label: 'nav.exports', roles: ['security'], view: ExportsPage },
   { id: 'flags', label: 'nav.flags', roles: ['security'], view: FlagsPage },
+  { id: 'impact', label: 'nav.impact', roles: ['security'], view: ImpactPage },
+  { id: 'privacy', label: 'nav.privacy', roles: ['privacy'], view: PrivacyPage },
   { id: 'principals', label: 'nav.principals', roles: ['admin'], view: PrincipalsPage },
   { id: 'keys', label: 'nav.keys', roles: ['admin'], view: KeysPage },
 ];

@@ -33,10 +33,13 @@ describe('console in Chromium', () => {
     await vault.app.listen(0, '127.0.0.1');
     const address = vault.app.getHttpServer().address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    for (const role of ['admin', 'ingest', 'support', 'security'] as const) who[role] = await createPrincipal(vault, { roles: [role], kind: 'staff', name: `${role}-console` });
+    for (const role of ['admin', 'ingest', 'support', 'security', 'privacy'] as const) who[role] = await createPrincipal(vault, { roles: [role], kind: 'staff', name: `${role}-console` });
     const created = await vault.http().post('/v1/customers').set('Authorization', who.ingest.authHeader).send({ personal: { fullName: 'Console Quillon', email: 'console.quillon@example.com' } }).expect(201);
     customerId = created.body.id;
     for (let i = 0; i < 30; i++) await vault.http().post('/v1/customers').set('Authorization', who.ingest.authHeader).send({ personal: { fullName: `Rotation Filler ${i}` } }).expect(201);
+    // a disclosure on the register and a read by the privacy officer (the impact page counts it)
+    await vault.http().post(`/v1/customers/${customerId}/disclosures`).set('Authorization', who.privacy.authHeader).send({ recipient: { name: 'Tax office', country: 'VN' }, legalBasis: 'legal_obligation', reference: 'Decree 13 art. 17', fields: ['fullName'] }).expect(201);
+    await vault.http().get(`/v1/customers/${customerId}`).set('Authorization', who.privacy.authHeader).set('X-Access-Purpose', 'customer_request').set('X-Access-Reason', 'DSAR-2026-17').expect(200);
     // a denied read: support may not read for marketing
     await vault.http().get(`/v1/customers/${customerId}`).set('Authorization', who.support.authHeader).set('X-Access-Purpose', 'marketing').expect(403);
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -166,7 +169,7 @@ describe('console in Chromium', () => {
   it('a support token sees no audit or key pages, and the API refuses them anyway', async () => {
     const page = await signIn(who.support);
     const nav = page.getByRole('navigation', { name: 'main' });
-    for (const label of ['Events', 'Chain verification', 'Exports', 'Flags', 'Principals', 'Keys', 'Customer access report']) {
+    for (const label of ['Events', 'Chain verification', 'Exports', 'Flags', 'Breach impact', 'Customer requests', 'Principals', 'Keys', 'Customer access report']) {
       expect(await nav.getByRole('link', { name: label }).count()).toBe(0);
     }
     await page.getByText('Nothing this token may see here').waitFor();
@@ -231,6 +234,38 @@ describe('console in Chromium', () => {
     expect(await alert.textContent()).toContain('401');
     expect(await page.evaluate<string | null>("sessionStorage.getItem('cv.token')")).toBeNull();
     await page.close();
+  });
+
+  it('a privacy officer builds the signed subject-access report and restricts processing; security sees that officer\'s breach impact', async () => {
+    const page = await signIn(who.privacy);
+    await page.getByRole('link', { name: 'Customer requests' }).click();
+    await page.getByLabel('Customer id').fill(customerId);
+    await page.getByLabel('Reason (ticket)').fill('DSAR-2026-17');
+    await page.getByRole('button', { name: 'Build report' }).click();
+    const signature = page.getByTestId('sar-signature');
+    await signature.waitFor();
+    expect(await signature.textContent()).toMatch(/^Ed25519 · [0-9a-f]+ · \S+$/);
+    await page.getByRole('cell', { name: 'Tax office (VN)' }).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'privacy.png') });
+    await page.getByRole('button', { name: 'Restrict', exact: true }).click();
+    await page.getByRole('status').waitFor();
+    const [row] = await vault.sql<{ restriction_reason: string | null }>('SELECT restriction_reason FROM customers WHERE id = $1', [customerId]);
+    expect(row.restriction_reason).toBe('DSAR-2026-17');
+    // erasure stays disabled until the confirmation is typed
+    expect(await page.getByRole('button', { name: 'Erase customer' }).isDisabled()).toBe(true);
+    await page.close();
+
+    const security = await signIn(who.security);
+    await security.getByRole('link', { name: 'Breach impact' }).click();
+    await security.getByLabel('Principal id').fill(who.privacy.id);
+    await security.getByLabel('From').fill('2020-01-01T00:00');
+    await security.getByLabel('To').fill('2030-01-01T00:00');
+    await security.getByRole('button', { name: 'Compute impact' }).click();
+    await security.getByTestId('impact-customers').waitFor();
+    expect(Number(await security.getByTestId('impact-customers').textContent())).toBeGreaterThanOrEqual(1);
+    expect(await seriousViolations(security)).toEqual([]);
+    await security.close();
   });
 
   it('no page broke the CSP or threw', () => {
