@@ -98,17 +98,10 @@ export function loadRootKey(config: VaultConfig): LoadedRootKey {
   return { key, source: 'development-file', createdDevelopmentKey: true };
 }
 
-/** Printable ASCII (space to tilde), with nothing else: what a typed passphrase looks like. */
-function isPrintableAscii(bytes: Uint8Array): boolean {
-  return bytes.every((b) => b >= 0x20 && b <= 0x7e);
-}
-
 /**
- * A key file holds the base64 of 32 bytes (one line) or the 32 raw bytes. 32 bytes that are all
- * printable ASCII are refused: that is a passphrase typed into the file (32 random bytes are all
- * printable with probability (95/256)^32, about 2e-14), and a passphrase is far weaker than a key.
+ * Valid UTF-8 without control characters, once one trailing (CR)LF is removed: what a passphrase
+ * typed into a file looks like (32 random bytes pass with negligible probability).
  */
-/** Valid UTF-8 without control characters, once one trailing (CR)LF is removed. */
 function looksLikeText(content: Buffer): boolean {
   let end = content.length;
   if (end > 0 && content[end - 1] === 0x0a) end--;
@@ -116,9 +109,16 @@ function looksLikeText(content: Buffer): boolean {
   const body = content.subarray(0, end);
   const decoded = body.toString('utf8');
   if (!Buffer.from(decoded, 'utf8').equals(body)) return false; // not valid UTF-8
-  return !/[\u0000-\u001f\u007f-\u009f]/.test(decoded);
+  return ![...decoded].some((char) => {
+    const code = char.codePointAt(0) ?? 0;
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+  });
 }
 
+/**
+ * A key file holds the base64 of 32 bytes (one line) or the 32 raw bytes. Text that is not that
+ * base64 is refused: a passphrase is far weaker than a key.
+ */
 export function readKeyFile(file: string, what: string): Buffer {
   let content: Buffer;
   try {

@@ -476,11 +476,6 @@ function stateOf(row: CustomerRow): RevealCustomer {
   return { consents: consentsOf(row), contactHold: row.hold_since, restriction: row.restriction_since };
 }
 
-function holdOf(row: Pick<CustomerRow, 'hold_reason' | 'hold_since' | 'hold_by'>): CustomerView['contactHold'] {
-  if (row.hold_since === null || row.hold_reason === null) return null;
-  return { reason: row.hold_reason, since: row.hold_since.toISOString(), by: row.hold_by };
-}
-
 export function markOf(row: Partial<CustomerRow>, prefix: MarkPrefix): Mark | null {
   const reason = row[`${prefix}_reason`] as string | null | undefined;
   const since = row[`${prefix}_since`] as Date | null | undefined;
