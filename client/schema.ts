@@ -884,13 +884,92 @@ export interface components {
             /** @description customer fields to hand over */
             fields: string[];
         };
+        RecipientViewDto: {
+            name: string;
+            /** @description ISO 3166-1 alpha-2 */
+            country: string;
+        };
+        DisclosedDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            customerId: string;
+            recipient: components["schemas"]["RecipientViewDto"];
+            /** @enum {string} */
+            legalBasis: "consent" | "legal_obligation";
+            reference: string | null;
+            transferAssessmentRef: string | null;
+            crossBorder: boolean;
+            fields: ("fullName" | "email" | "phone" | "address" | "nationalId" | "dateOfBirth" | "cardNumber" | "cardExpiry" | "cardholderName" | "bankAccount")[];
+            /** Format: date-time */
+            disclosedAt: string;
+            /** @description the plaintext of the listed fields the customer has, handed out this once */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        DisclosedByDto: {
+            /** Format: uuid */
+            id: string;
+            name: string | null;
+        };
+        DisclosureEntryDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            customerId: string;
+            recipient: components["schemas"]["RecipientViewDto"];
+            /** @enum {string} */
+            legalBasis: "consent" | "legal_obligation";
+            reference: string | null;
+            transferAssessmentRef: string | null;
+            crossBorder: boolean;
+            fields: ("fullName" | "email" | "phone" | "address" | "nationalId" | "dateOfBirth" | "cardNumber" | "cardExpiry" | "cardholderName" | "bankAccount")[];
+            /** Format: date-time */
+            disclosedAt: string;
+            by: components["schemas"]["DisclosedByDto"];
+        };
+        DisclosureListDto: {
+            disclosures: components["schemas"]["DisclosureEntryDto"][];
+        };
+        ReportSignatureDto: {
+            /** @enum {string} */
+            alg: "Ed25519";
+            keyId: string;
+            /** @description base64 Ed25519 signature over the RFC 8785 canonical JSON of `report` */
+            value: string;
+        };
+        SubjectAccessDto: {
+            /** @description customerId, generatedAt, externalRef, data, consents, consentHistory, contactHold, restriction, disclosures, accesses (docs/SUBJECT-ACCESS.md) */
+            report: {
+                [key: string]: unknown;
+            };
+            signature: components["schemas"]["ReportSignatureDto"];
+        };
         RestrictionDto: {
             /** @description why processing is restricted (the customer's request; no personal data) */
             reason: string;
         };
+        MarkDto: {
+            reason: string;
+            /** Format: date-time */
+            since: string;
+            by: string | null;
+        };
+        RestrictionAnswerDto: {
+            /** Format: uuid */
+            id: string;
+            restriction?: components["schemas"]["MarkDto"] | null;
+        };
         ClosureDto: {
             /** @description when the account ended (ISO 8601; default now; not in the future) */
             closedAt?: string;
+        };
+        ClosureAnswerDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            closedAt: string;
         };
         ErrorResponse: {
             error: {
@@ -1354,7 +1433,26 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json; charset=utf-8": {
+                        actor: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                        customerIds: string[];
+                        customers: number;
+                        byField: {
+                            [key: string]: {
+                                plaintext?: number;
+                                masked?: number;
+                            };
+                        };
+                    };
+                    "text/csv; charset=utf-8": string;
+                };
             };
             /** @description actorId, from or to missing or invalid; from not before to; unknown format */
             400: {
@@ -1429,7 +1527,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/event-stream": string;
+                };
             };
             /** @description Last-Event-ID or from is not a seq, or is beyond the head of the log */
             400: {
@@ -2889,10 +2989,39 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DisclosureListDto"];
+                };
+            };
+            /** @description id is not a UUID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not allowed to this principal */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2939,10 +3068,57 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DisclosedDto"];
+                };
+            };
+            /** @description invalid body, unknown field, reference or transfer assessment missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not privacy staff, or consent_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the customer was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description processing_restricted (consent-based disclosure) */
+            423: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2985,10 +3161,48 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SubjectAccessDto"];
+                };
+            };
+            /** @description purpose or reason missing */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not allowed to this principal */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the customer was erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3035,10 +3249,48 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RestrictionAnswerDto"];
+                };
+            };
+            /** @description invalid reason */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not allowed to this principal */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the customer was erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3077,6 +3329,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description lifted */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -3085,6 +3338,33 @@ export interface operations {
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not allowed to this principal */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the customer was erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3131,10 +3411,48 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ClosureAnswerDto"];
+                };
+            };
+            /** @description closedAt invalid or in the future */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description missing, malformed, unknown or revoked token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description not allowed to this principal */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description no such customer */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description the customer was erased */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

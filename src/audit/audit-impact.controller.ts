@@ -31,7 +31,26 @@ export class AuditImpactController {
   @Get('impact')
   @Audited('audit.impact', 'principal')
   @ApiOperation({ summary: 'what one principal could have seen in [from, to): distinct customers, per field in plaintext or masked only (allowed events only)' })
-  @ApiOkResponse({ description: 'json: {actor, from, to, customerIds, customers, byField:{field:{plaintext, masked}}}; csv: customerId, firstAt, lastAt and one column per field (plaintext, masked or empty)' })
+  @ApiOkResponse({
+    description: 'json: {actor, from, to, customerIds, customers, byField:{field:{plaintext, masked}}}; csv: customerId, firstAt, lastAt and one column per field (plaintext, masked or empty)',
+    content: {
+      [CONTENT_TYPES.json]: {
+        schema: {
+          type: 'object',
+          required: ['actor', 'from', 'to', 'customerIds', 'customers', 'byField'],
+          properties: {
+            actor: { type: 'object', additionalProperties: true },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            customerIds: { type: 'array', items: { type: 'string', format: 'uuid' } },
+            customers: { type: 'integer' },
+            byField: { type: 'object', additionalProperties: { type: 'object', properties: { plaintext: { type: 'integer' }, masked: { type: 'integer' } } } },
+          },
+        },
+      },
+      [CONTENT_TYPES.csv]: { schema: { type: 'string' } },
+    },
+  })
   @ApiProduces(CONTENT_TYPES.json, CONTENT_TYPES.csv)
   @ApiBadRequestResponse({ description: 'actorId, from or to missing or invalid; from not before to; unknown format' })
   @ApiNotFoundResponse({ description: 'the audit log names no such principal' })
@@ -48,7 +67,7 @@ export class AuditImpactController {
   @Audited('audit.stream', 'audit')
   @ApiOperation({ summary: 'Server-Sent Events: each sealed event as it is chained (id = seq); Last-Event-ID or ?from= resumes after that seq' })
   @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: 'events `id: <seq>` / `data: <event JSON>`; heartbeat comments; `event: resume` with {seq, reason} before the vault closes a stream' })
+  @ApiOkResponse({ description: 'events `id: <seq>` / `data: <event JSON>`; heartbeat comments; `event: resume` with {seq, reason} before the vault closes a stream', content: { 'text/event-stream': { schema: { type: 'string' } } } })
   @ApiBadRequestResponse({ description: 'Last-Event-ID or from is not a seq, or is beyond the head of the log' })
   async open(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditStreamQueryDto, @Res() res: Response): Promise<void> {
     const lastEventId = res.req.get('last-event-id');

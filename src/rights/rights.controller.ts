@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiCreatedResponse, ApiForbiddenResponse, ApiGoneResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ClosureAnswerDto, DisclosedDto, DisclosureListDto, RestrictionAnswerDto, SubjectAccessDto } from './dto/rights-answers.dto.js';
 import { DeclaredPurpose } from '../access/policies.guard.js';
 import { Policy } from '../access/route-policy.js';
 import type { Actor, CustomerField, Purpose } from '../access/vocabulary.js';
@@ -31,6 +32,12 @@ export class RightsController {
   @Policy('disclose', 'Customer')
   @Audited('customer.disclose', 'customer')
   @ApiOperation({ summary: 'hand fields to a third party (privacy): registered, audited; the values are in this answer only' })
+  @ApiCreatedResponse({ type: DisclosedDto })
+  @ApiBadRequestResponse({ description: 'invalid body, unknown field, reference or transfer assessment missing' })
+  @ApiForbiddenResponse({ description: 'not privacy staff, or consent_required' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
+  @ApiGoneResponse({ description: 'the customer was erased' })
+  @ApiResponse({ status: 423, description: 'processing_restricted (consent-based disclosure)' })
   disclose(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: DisclosureDto, @Trail() trail: AuditTrail): Promise<DisclosureRecord & { data: Partial<Record<CustomerField, unknown>> }> {
     trail.resource.id = id;
     return this.disclosures.disclose(actor, id, body, trail);
@@ -40,6 +47,10 @@ export class RightsController {
   @Policy('readDisclosures', 'Customer')
   @Audited('customer.disclosures', 'customer')
   @ApiOperation({ summary: 'the disclosure register of a customer, never values (security, privacy)' })
+  @ApiOkResponse({ type: DisclosureListDto })
+  @ApiBadRequestResponse({ description: 'id is not a UUID' })
+  @ApiForbiddenResponse({ description: 'not allowed to this principal' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
   listDisclosures(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Trail() trail: AuditTrail): ReturnType<DisclosuresService['list']> {
     trail.resource.id = id;
     return this.disclosures.list(actor, id, trail);
@@ -49,6 +60,11 @@ export class RightsController {
   @Policy('subjectAccess', 'Customer', { purpose: 'required' })
   @Audited('customer.subject_access', 'customer')
   @ApiOperation({ summary: 'the signed subject-access report (privacy, purpose customer_request, reason required)' })
+  @ApiOkResponse({ type: SubjectAccessDto })
+  @ApiBadRequestResponse({ description: 'purpose or reason missing' })
+  @ApiForbiddenResponse({ description: 'not allowed to this principal' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
+  @ApiGoneResponse({ description: 'the customer was erased' })
   async report(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @DeclaredPurpose('required') purpose: Purpose, @Trail() trail: AuditTrail): Promise<StreamableFile> {
     trail.resource.id = id;
     const { body } = await this.subjectAccess.report(actor, id, purpose, trail);
@@ -60,6 +76,11 @@ export class RightsController {
   @Policy('restrict', 'Customer')
   @Audited('customer.restriction.set', 'customer')
   @ApiOperation({ summary: 'restrict processing at the customer request (privacy)' })
+  @ApiOkResponse({ type: RestrictionAnswerDto })
+  @ApiBadRequestResponse({ description: 'invalid reason' })
+  @ApiForbiddenResponse({ description: 'not allowed to this principal' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
+  @ApiGoneResponse({ description: 'the customer was erased' })
   restrict(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: RestrictionDto, @Trail() trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
     trail.resource.id = id;
     return this.customers.setRestriction(actor, id, body.reason, trail);
@@ -70,6 +91,10 @@ export class RightsController {
   @HttpCode(204)
   @Audited('customer.restriction.lift', 'customer')
   @ApiOperation({ summary: 'lift the restriction (privacy)' })
+  @ApiNoContentResponse({ description: 'lifted' })
+  @ApiForbiddenResponse({ description: 'not allowed to this principal' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
+  @ApiGoneResponse({ description: 'the customer was erased' })
   async lift(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Trail() trail: AuditTrail): Promise<void> {
     trail.resource.id = id;
     await this.customers.setRestriction(actor, id, null, trail);
@@ -79,6 +104,11 @@ export class RightsController {
   @Policy('close', 'Customer')
   @Audited('customer.close', 'customer')
   @ApiOperation({ summary: 'the account ended (ingest, billing, privacy); erased after VAULT_RETENTION_DAYS' })
+  @ApiOkResponse({ type: ClosureAnswerDto })
+  @ApiBadRequestResponse({ description: 'closedAt invalid or in the future' })
+  @ApiForbiddenResponse({ description: 'not allowed to this principal' })
+  @ApiNotFoundResponse({ description: 'no such customer' })
+  @ApiGoneResponse({ description: 'the customer was erased' })
   close(@Param('id', UuidPipe) id: string, @CurrentActor() actor: Actor, @Body() body: ClosureDto, @Trail() trail: AuditTrail): Promise<{ id: string; closedAt: string }> {
     trail.resource.id = id;
     return this.customers.close(actor, id, body.closedAt, trail);
