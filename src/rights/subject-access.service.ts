@@ -7,8 +7,8 @@ import { AuditSealer } from '../audit/audit-sealer.js';
 import { AuditSigning } from '../audit/audit-signing.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { jcs } from '../common/jcs.js';
+import { VaultError } from '../common/vault-error.js';
 import { signDetached } from '../crypto/index.js';
-import { accessHeaders } from '../customers/access-headers.js';
 import { FIELD_COLUMNS, type CustomerRow } from '../customers/customer-columns.js';
 import { consentsOf, CustomersService } from '../customers/customers.service.js';
 import { DISCLOSURES_OF, disclosureOf, type DisclosureRow } from './disclosures.service.js';
@@ -78,7 +78,9 @@ export class SubjectAccessService {
   async report(actor: Actor, id: string, purpose: Purpose, trail: AuditTrail): Promise<SignedReport> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'subjectAccess', purpose);
-    accessHeaders.requireReason(trail);
+    // The route's policy already requires it for customer_request; the report stays refused without one
+    // even if called another way.
+    if (trail.reason === null) throw new VaultError('reason_required', 'X-Access-Reason is required for this request', [{ field: 'X-Access-Reason', problem: 'missing' }]);
     const row = await this.customers.load(id);
     const present = CUSTOMER_FIELDS.filter((field) => row[FIELD_COLUMNS[field]] !== null);
     // Events recorded before this request are sealed first, so the report misses none of them.
