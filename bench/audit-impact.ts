@@ -21,15 +21,12 @@ import { PgAuditLog } from '../src/audit/pg-audit-log.js';
 import { EVENT_COLUMNS } from '../src/audit/audit-event.js';
 import { MetricsService } from '../src/health/metrics.service.js';
 import { readEvent, runBench, scratchRuntime } from './lib/scratch.js';
+import { flag } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const EVENTS = Number(arg('--events', '1000000'));
-const HEAVY = Number(arg('--heavy', '0.3'));
-const CONCURRENCY = Number(arg('--concurrency', '64'));
-const SECONDS = Number(arg('--seconds', '5'));
+const EVENTS = Number(flag('--events', '1000000'));
+const HEAVY = Number(flag('--heavy', '0.3'));
+const CONCURRENCY = Number(flag('--concurrency', '64'));
+const SECONDS = Number(flag('--seconds', '5'));
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 const HEAVY_ACTOR = '0000000a-0000-4000-8000-000000000001';

@@ -30,14 +30,11 @@ import { EmbeddedDatabase } from '../src/database/embedded-database.js';
 import { MetricsService } from '../src/health/metrics.service.js';
 import { freePort } from './lib/procs.js';
 import { readEvent } from './lib/scratch.js';
+import { flag } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const EVENTS = Number(arg('--events', '1000000'));
-const CONCURRENCY = Number(arg('--concurrency', '64'));
-const SECONDS = Number(arg('--seconds', '5'));
+const EVENTS = Number(flag('--events', '1000000'));
+const CONCURRENCY = Number(flag('--concurrency', '64'));
+const SECONDS = Number(flag('--seconds', '5'));
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 

@@ -41,14 +41,11 @@ import { OPERATOR, PrincipalsService } from '../src/principals/principals.servic
 import { BenchServer } from './lib/database.js';
 import { freePort } from './lib/procs.js';
 import { seedDeks } from './lib/seed-deks.js';
+import { flag } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const DEK_COUNTS = arg('--deks', '1000,10000,100000').split(',').map(Number);
-const REPEAT = Number(arg('--repeat', '3'));
-const PARTS = new Set(arg('--parts', 'open,boot,rotate,throughput').split(','));
+const DEK_COUNTS = flag('--deks', '1000,10000,100000').split(',').map(Number);
+const REPEAT = Number(flag('--repeat', '3'));
+const PARTS = new Set(flag('--parts', 'open,boot,rotate,throughput').split(','));
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => {
   try {
     execFileSync('test', ['-f', p]);
@@ -167,7 +164,7 @@ async function main(): Promise<void> {
   }
 }
 
-const THROUGHPUT_N = Number(arg('--throughput-n', '2000'));
+const THROUGHPUT_N = Number(flag('--throughput-n', '2000'));
 
 /** Requests per second of THROUGHPUT_N creates, then THROUGHPUT_N reveal reads, 8 at a time. */
 async function createReadThroughput(env: Record<string, string>): Promise<{ creates: number; reads: number }> {

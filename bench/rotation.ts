@@ -25,13 +25,10 @@ import { KeysService } from '../src/keys/keys.service.js';
 import { operatorTrail } from '../src/principals/operator.js';
 import { freePort } from './lib/procs.js';
 import { seedDeks } from './lib/seed-deks.js';
+import { flag } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const DEKS = Number(arg('--deks', '1000000'));
-const BATCH = arg('--batch', '1000');
+const DEKS = Number(flag('--deks', '1000000'));
+const BATCH = flag('--batch', '1000');
 
 
 async function main(): Promise<void> {

@@ -24,13 +24,10 @@ import { EmbeddedDatabase } from '../src/database/embedded-database.js';
 import { operatorTrail } from '../src/principals/operator.js';
 import { OPERATOR, PrincipalsService } from '../src/principals/principals.service.js';
 import { freePort } from './lib/procs.js';
+import { flag } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const SIZES = arg('--events', '1000,10000,100000').split(',').map(Number);
-const RUNS = Number(arg('--runs', '5'));
+const SIZES = flag('--events', '1000,10000,100000').split(',').map(Number);
+const RUNS = Number(flag('--runs', '5'));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {

@@ -145,3 +145,9 @@ export function parseArgs(argv: string[]): Options {
   }
   return options;
 }
+
+/** The value after `name` on the command line of a standalone bench script, or `fallback`. */
+export function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}

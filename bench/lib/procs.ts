@@ -103,7 +103,7 @@ export function procStatusBytes(pid: number, key: 'VmRSS' | 'VmHWM'): number | u
   }
 }
 
-/** Samples VmRSS of a process every `intervalMs` while started; keeps the peak. */
+/** Samples VmRSS of a process (with its children: cluster workers) every `intervalMs` while started; keeps the peak. */
 export class RssSampler {
   private timer?: NodeJS.Timeout;
   peak = 0;
@@ -123,9 +123,10 @@ export class RssSampler {
     return this.peak;
   }
 
+  /** Sums the process and its children (cluster workers), whose memory is what serving costs. */
   private sample(): void {
-    const rss = procStatusBytes(this.pid, 'VmRSS');
-    if (rss !== undefined && rss > this.peak) this.peak = rss;
+    const rss = withChildren(this.pid).reduce((sum, pid) => sum + (procStatusBytes(pid, 'VmRSS') ?? 0), 0);
+    if (rss > this.peak) this.peak = rss;
   }
 }
 
@@ -174,22 +175,34 @@ function cpuMsOf(pid: number): number {
   }
 }
 
-/** Every PostgreSQL process on this machine (postmaster, backends, background workers). */
-function postgresPids(): number[] {
-  const pids: number[] = [];
+/** Every process on this machine whose stat matches: pid, its command name and its parent pid. */
+function processes(): Array<{ pid: number; comm: string; ppid: number }> {
+  const out: Array<{ pid: number; comm: string; ppid: number }> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      out.push({ pid: Number(entry), comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(stat.slice(close + 2).split(' ')[1]) });
     } catch {
       // exited while listed
     }
   }
-  return pids;
+  return out;
+}
+
+/** Every PostgreSQL process on this machine (postmaster, backends, background workers). */
+function postgresPids(): number[] {
+  return processes().filter((p) => p.comm === 'postgres').map((p) => p.pid);
+}
+
+/** A process and its children (the HTTP workers of a vault started with VAULT_WORKERS > 1). */
+function withChildren(pid: number): number[] {
+  return [pid, ...processes().filter((p) => p.ppid === pid).map((p) => p.pid)];
 }
 
 export interface CpuUse {
-  /** CPU ms spent by the system under test (the vault or the baseline process). */
+  /** CPU ms spent by the system under test (the vault or the baseline process, with its worker processes in cluster mode). */
   appMs: number;
   /** CPU ms spent by all PostgreSQL processes of the machine (backends that exited during the run are missed). */
   pgMs: number;
@@ -201,13 +214,13 @@ export interface CpuUse {
  * summing the live postgres processes at both ends is accurate for pooled connections.
  */
 export class CpuMeter {
-  private app = 0;
+  private app = new Map<number, number>();
   private pg = new Map<number, number>();
 
   constructor(private readonly pid: number) {}
 
   start(): this {
-    this.app = cpuMsOf(this.pid);
+    this.app = new Map(withChildren(this.pid).map((pid) => [pid, cpuMsOf(pid)]));
     this.pg = new Map(postgresPids().map((pid) => [pid, cpuMsOf(pid)]));
     return this;
   }
@@ -215,6 +228,8 @@ export class CpuMeter {
   stop(): CpuUse {
     let pgMs = 0;
     for (const pid of postgresPids()) pgMs += cpuMsOf(pid) - (this.pg.get(pid) ?? 0);
-    return { appMs: cpuMsOf(this.pid) - this.app, pgMs };
+    let appMs = 0;
+    for (const pid of withChildren(this.pid)) appMs += cpuMsOf(pid) - (this.app.get(pid) ?? 0);
+    return { appMs, pgMs };
   }
 }

@@ -126,6 +126,29 @@ describe('audit chain (real PostgreSQL)', () => {
     expect(await verify(vault)).toMatchObject({ valid: true });
   });
 
+
+  it('the sealer vacuums audit_pending after moving a backlog, so "is anything pending?" does not scan dead rows on every append', async () => {
+    const vault = await start({ env: { VAULT_AUDIT_SEAL_INTERVAL_MS: '10000', VAULT_AUDIT_CHECKPOINT_EVERY: '100000' } });
+    const sealer = vault.app.get(AuditSealer);
+    await sealer.sealNow();
+    const dataSource = vault.runtime.database.dataSource;
+    // 5,000 pending events committed at once (writes' events, or other processes'), then sealed.
+    const events = Array.from({ length: 5_000 }, (_, i) => sampleEvent({ requestId: `backlog-${i}`, action: 'customer.create' }));
+    const log = vault.app.get(AuditLog);
+    await dataSource.transaction(async (m) => {
+      for (const event of events) await log.recordInTransaction(m, event);
+    });
+    const pages = async (): Promise<number> => (await vault.sql<{ pages: number }>(`SELECT (pg_relation_size('audit_pending') / current_setting('block_size')::int)::int AS pages`))[0].pages;
+    expect(await pages()).toBeGreaterThan(50);
+    await sealer.sealNow();
+    expect(sealer.stats.sealed).toBeGreaterThanOrEqual(5_000);
+    expect(sealer.stats.vacuums).toBe(1);
+    // The dead rows are gone: VACUUM truncated the now-empty table (autovacuum would take a minute or more).
+    expect(await pages()).toBe(0);
+    await sealer.sealNow();
+    expect(sealer.stats.vacuums).toBe(1); // nothing moved since: no second vacuum
+    expect(await verify(vault)).toMatchObject({ valid: true });
+  });
   it('the append-only trigger refuses UPDATE, DELETE and TRUNCATE on every audit table', async () => {
     const vault = await chainOf20();
     for (const table of ['audit_events', 'audit_checkpoints', 'audit_signing_keys']) {
