@@ -11,6 +11,7 @@ import { FieldRevisions1764200610000 } from './1764200610000-field-revisions.js'
 import { ErasureWindow1764200620000 } from './1764200620000-erasure-window.js';
 import { CustomerRights1764200700000 } from './1764200700000-customer-rights.js';
 import { AuditImpactIndex1764200800000 } from './1764200800000-audit-impact-index.js';
+import { BlindIndexKeyReference1764300000000 } from './1764300000000-blind-index-key-reference.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -27,4 +28,5 @@ export const MIGRATIONS: Function[] = [
   ErasureWindow1764200620000,
   CustomerRights1764200700000,
   AuditImpactIndex1764200800000,
+  BlindIndexKeyReference1764300000000,
 ];
