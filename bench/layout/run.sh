@@ -9,6 +9,14 @@ set -euo pipefail
 url=$1; runs=${2:-3}; seconds=${3:-15}; clients=${4:-16}
 dir=$(cd "$(dirname "$0")" && pwd)
 psql "$url" -q -f "$dir/setup-b.sql" 2>/dev/null
+# C and D are A's statement on their own copies of the tables (setup-b.sql).
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cp "$dir/create-a.sql" "$dir/create-b.sql" "$tmp/"
+for v in c d; do
+  sed -e "s/INSERT INTO customers (/INSERT INTO customers_$v (/" -e "s/INSERT INTO customer_deks (/INSERT INTO deks_$v (/" \
+    -e "s/INSERT INTO customer_blind_indexes (/INSERT INTO blind_$v (/" -e "s/INSERT INTO customer_consent_history (/INSERT INTO history_$v (/" \
+    "$dir/create-a.sql" > "$tmp/create-$v.sql"
+done
 # The server of $url only: its postmaster (the process listening on the port) and its children,
 # plus the CPU of children it has reaped (cutime + cstime: pgbench's backends exit with it).
 port=$(psql "$url" -Atc 'SHOW port'); datadir=$(psql "$url" -Atc 'SHOW data_directory' 2>/dev/null || true)
@@ -25,7 +33,7 @@ for run in $(seq 1 "$runs"); do
   for v in ${VARIANTS:-a b c}; do
     psql "$url" -qc 'CHECKPOINT' >/dev/null 2>&1 || true
     t0=$(pg_ticks)
-    out=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$dir/create-$v.sql" "$url" 2>&1)
+    out=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$tmp/create-$v.sql" "$url" 2>&1)
     sleep 1; t1=$(pg_ticks) # backends that exited with pgbench are reaped (and counted) by then
     tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
