@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditLog, type AuditActor } from '../audit/audit-log.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
 import { BLIND_INDEX_NORMALISATION, BLIND_INDEXED_FIELDS, decryptField, normalizeForBlindIndex, zero } from '../crypto/index.js';
+import { LOCK_BUSY, RecurringTask, underSessionLock } from '../database/singleton-job.js';
 import { KeyRing } from '../keys/key-ring.service.js';
 import { FIELD_COLUMNS, type CustomerRow } from './customer-columns.js';
 
@@ -42,8 +43,7 @@ const STALE = `norm_version < ${BLIND_INDEX_NORMALISATION}`;
  */
 @Injectable()
 export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: RecurringTask;
   private stopped = false;
   private readonly log: Logger;
 
@@ -54,29 +54,20 @@ export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModule
     @Inject(ROOT_LOGGER) log: Logger,
   ) {
     this.log = log.child({ component: 'blind-reindex' });
+    this.task = new RecurringTask(
+      () => this.pass(),
+      (error) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'blind-index re-index: will retry'),
+      POLL_INTERVAL_MS,
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(FIRST_PASS_DELAY_MS);
+    this.task.start(FIRST_PASS_DELAY_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.run()
-        .catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'blind-index re-index: will retry'))
-        .finally(() => {
-          this.running = undefined;
-          this.schedule(POLL_INTERVAL_MS);
-        });
-    }, delayMs);
-    this.timer.unref();
+    await this.task.stop();
   }
 
   /**
@@ -84,30 +75,25 @@ export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModule
    * batches are done (tests interrupt a pass this way). Waits for a pass already running here.
    */
   async run(options: { maxBatches?: number; batchSize?: number } = {}): Promise<ReindexResult> {
+    await this.task.running;
+    return this.pass(options);
+  }
+
+  private async pass(options: { maxBatches?: number; batchSize?: number } = {}): Promise<ReindexResult> {
     const batchSize = Math.max(1, Math.min(BATCH_SIZE, Math.trunc(options.batchSize ?? BATCH_SIZE)));
-    await this.running?.catch(() => undefined);
     const result: ReindexResult = { ran: false, customers: 0, batches: 0, complete: false };
     if (!(await this.anyStale())) return { ...result, complete: true };
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [REINDEX_LOCK])) as { locked: boolean }[];
-      if (!locked) return result;
+    const locked = await underSessionLock(this.dataSource, REINDEX_LOCK, async () => {
       result.ran = true;
-      try {
-        while (!this.stopped && (options.maxBatches === undefined || result.batches < options.maxBatches)) {
-          const done = await this.dataSource.transaction((manager) => this.batch(manager, batchSize));
-          if (done === 0) break;
-          result.customers += done;
-          result.batches++;
-        }
-        result.complete = !(await this.anyStale());
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1)', [REINDEX_LOCK]);
+      while (!this.stopped && (options.maxBatches === undefined || result.batches < options.maxBatches)) {
+        const done = await this.dataSource.transaction((manager) => this.batch(manager, batchSize));
+        if (done === 0) break;
+        result.customers += done;
+        result.batches++;
       }
-    } finally {
-      await runner.release();
-    }
+      result.complete = !(await this.anyStale());
+    });
+    if (locked === LOCK_BUSY) return result;
     if (result.customers > 0) this.log.info({ customers: result.customers, complete: result.complete, normVersion: BLIND_INDEX_NORMALISATION }, 'blind indexes recomputed');
     return result;
   }

@@ -8,6 +8,7 @@ import { VAULT_CONFIG, ROOT_LOGGER } from '../config/runtime.js';
 import type { VaultConfig } from '../config/config.js';
 import { DecryptionFailedError, KeyNotFoundError } from '../crypto/index.js';
 import { affectedRows, returningRows } from '../database/query.js';
+import { RecurringTask, underSessionLock } from '../database/singleton-job.js';
 import { KeyRing } from './key-ring.service.js';
 
 /** One rotation job runs at a time across every process (session-level, released if the process dies). */
@@ -48,8 +49,7 @@ interface DekRow {
  */
 @Injectable()
 export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly task: RecurringTask;
   private stopped = false;
 
   constructor(
@@ -58,10 +58,16 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     @Inject(AuditLog) private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.task = new RecurringTask(
+      () => this.runPending(),
+      (error) => this.log.warn({ err: error instanceof Error ? error.message : 'unknown' }, 'key rotation worker: will retry'),
+      POLL_INTERVAL_MS,
+    );
+  }
 
   onApplicationBootstrap(): void {
-    this.schedule(POLL_INTERVAL_MS);
+    this.task.start(POLL_INTERVAL_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -71,37 +77,18 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
   /** Stops polling and waits for the batch in progress (its progress is committed or rolled back). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Looks for work now (after a rotation in this process) rather than at the next poll. */
   poke(): void {
-    if (this.stopped || this.running) return;
-    clearTimeout(this.timer);
-    this.tick();
+    this.task.runNow();
   }
 
   /** Runs pending jobs to completion in this process (CLI `keys:rotate --wait`, benchmarks). */
   async drain(): Promise<void> {
-    await this.running;
+    await this.task.running;
     await this.runPending();
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => this.tick(), delayMs);
-    this.timer.unref();
-  }
-
-  private tick(): void {
-    if (this.running || this.stopped) return;
-    this.running = this.runPending()
-      .catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.message : 'unknown' }, 'key rotation worker: will retry'))
-      .finally(() => {
-        this.running = undefined;
-        this.schedule(POLL_INTERVAL_MS);
-      });
   }
 
   private async runPending(): Promise<void> {
@@ -109,26 +96,16 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
     if (this.keys.stale) return;
     const pending = (await this.dataSource.query(`SELECT 1 FROM key_rotation_jobs WHERE state IN ('queued', 'running') LIMIT 1`)) as unknown[];
     if (pending.length === 0) return;
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [ROTATION_LOCK])) as { locked: boolean }[];
-      if (!locked) return;
-      try {
-        while (!this.stopped) {
-          const [job] = (await runner.query(
-            `SELECT id, target_version, state, last_customer_id FROM key_rotation_jobs
-             WHERE state IN ('queued', 'running') ORDER BY created_at LIMIT 1`,
-          )) as PendingJob[];
-          if (!job) break;
-          await this.runJob(runner, job);
-        }
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1)', [ROTATION_LOCK]);
+    await underSessionLock(this.dataSource, ROTATION_LOCK, async (runner) => {
+      while (!this.stopped) {
+        const [job] = (await runner.query(
+          `SELECT id, target_version, state, last_customer_id FROM key_rotation_jobs
+           WHERE state IN ('queued', 'running') ORDER BY created_at LIMIT 1`,
+        )) as PendingJob[];
+        if (!job) break;
+        await this.runJob(runner, job);
       }
-    } finally {
-      await runner.release();
-    }
+    });
   }
 
   private async runJob(runner: QueryRunner, job: PendingJob): Promise<void> {

@@ -8,6 +8,7 @@ import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
 import { DecryptionFailedError, UNBOUND_REVISION, zero } from '../crypto/index.js';
 import { FIRST_REVISION, resealRecord } from '../customers/record-cipher.js';
 import { returningRows } from '../database/query.js';
+import { LOCK_BUSY, RecurringTask, underSessionLock } from '../database/singleton-job.js';
 import type { CustomerRow } from '../customers/customer-columns.js';
 import { KeyRing } from './key-ring.service.js';
 
@@ -36,8 +37,8 @@ export interface BindingRun {
 export class RevisionBinding implements OnApplicationBootstrap, OnModuleDestroy {
   private finished = false;
   private stopped = false;
-  private timer?: NodeJS.Timeout;
-  private background?: Promise<unknown>;
+  /** The run each process starts shortly after boot, off the start-up path (the CLI pauses it and runs the job itself). */
+  private readonly atBoot: RecurringTask;
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -45,14 +46,16 @@ export class RevisionBinding implements OnApplicationBootstrap, OnModuleDestroy 
     @Inject(AuditLog) private readonly audit: AuditLog,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
     @Inject(ROOT_LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.atBoot = new RecurringTask(
+      () => this.run(),
+      (error) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'revision binding job: will run again at the next start'),
+      null,
+    );
+  }
 
   onApplicationBootstrap(): void {
-    // Shortly after boot, off the start-up path (the CLI pauses it and runs the job itself).
-    this.timer = setTimeout(() => {
-      this.background = this.run().catch((error: unknown) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'revision binding job: will run again at the next start'));
-    }, BOOT_DELAY_MS);
-    this.timer.unref();
+    this.atBoot.start(BOOT_DELAY_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -62,8 +65,7 @@ export class RevisionBinding implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** Cancels the run this process would start after boot, or waits for it if it has started. */
   async pause(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.background;
+    await this.atBoot.stop();
   }
 
   /**
@@ -93,28 +95,19 @@ export class RevisionBinding implements OnApplicationBootstrap, OnModuleDestroy 
       this.finished = true;
       return { bound: 0, finished: true };
     }
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [REVISION_BINDING_LOCK])) as { locked: boolean }[];
-      if (!locked) return 'busy';
-      try {
-        let bound = 0;
-        for (let batches = 0; !this.stopped && (options.maxBatches === undefined || batches < options.maxBatches); batches++) {
-          const n = await this.bindBatch(runner, batchSize);
-          if (n === null) {
-            await this.markFinished(runner, bound);
-            return { bound, finished: true };
-          }
-          bound += n;
+    const run = await underSessionLock(this.dataSource, REVISION_BINDING_LOCK, async (runner) => {
+      let bound = 0;
+      for (let batches = 0; !this.stopped && (options.maxBatches === undefined || batches < options.maxBatches); batches++) {
+        const n = await this.bindBatch(runner, batchSize);
+        if (n === null) {
+          await this.markFinished(runner, bound);
+          return { bound, finished: true };
         }
-        return { bound, finished: false };
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1)', [REVISION_BINDING_LOCK]);
+        bound += n;
       }
-    } finally {
-      await runner.release();
-    }
+      return { bound, finished: false };
+    });
+    return run === LOCK_BUSY ? 'busy' : run;
   }
 
   /** One batch in one transaction; null when no unbound record was left. */

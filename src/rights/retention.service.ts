@@ -9,6 +9,7 @@ import { VaultError } from '../common/vault-error.js';
 import type { VaultConfig } from '../config/config.js';
 import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
 import { CustomersService } from '../customers/customers.service.js';
+import { LOCK_BUSY, RecurringTask, underSessionLock } from '../database/singleton-job.js';
 
 /** One retention run at a time across every process (session-level, released if the process dies). */
 export const RETENTION_LOCK = 0x6376_7274; // 'cvrt'
@@ -38,8 +39,7 @@ export interface RetentionRun {
  */
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: RecurringTask;
   private stopped = false;
   private readonly log: Logger;
 
@@ -50,6 +50,11 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(ROOT_LOGGER) rootLog: Logger,
   ) {
     this.log = rootLog.child({ component: 'retention' });
+    this.task = new RecurringTask(
+      () => this.runOnce(),
+      (error) => this.log.warn({ err: describeUnexpected(error) }, 'retention run failed: will retry at the next interval'),
+      config.retentionIntervalMs,
+    );
   }
 
   get enabled(): boolean {
@@ -57,13 +62,12 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   onApplicationBootstrap(): void {
-    if (this.enabled) this.schedule();
+    if (this.enabled) this.task.start(this.config.retentionIntervalMs);
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Customers due for erasure now, oldest closure first, in pages (bounded memory). */
@@ -87,25 +91,17 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
 
   /** One run: under the advisory lock, erases every customer due. */
   async runOnce(): Promise<RetentionRun> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK])) as { locked: boolean }[];
-      if (!locked) return { ran: false, erased: [] };
-      try {
-        const erased: DueCustomer[] = [];
-        for await (const customer of this.due()) {
-          if (this.stopped) break;
-          if (await this.erase(customer)) erased.push(customer);
-        }
-        if (erased.length > 0) this.log.info({ erased: erased.length }, 'retention: customers erased');
-        return { ran: true, erased };
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK]);
+    const erased = await underSessionLock(this.dataSource, RETENTION_LOCK, async () => {
+      const done: DueCustomer[] = [];
+      for await (const customer of this.due()) {
+        if (this.stopped) break;
+        if (await this.erase(customer)) done.push(customer);
       }
-    } finally {
-      await runner.release();
-    }
+      return done;
+    });
+    if (erased === LOCK_BUSY) return { ran: false, erased: [] };
+    if (erased.length > 0) this.log.info({ erased: erased.length }, 'retention: customers erased');
+    return { ran: true, erased };
   }
 
   private async erase(customer: DueCustomer): Promise<boolean> {
@@ -123,18 +119,5 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
       if (error instanceof VaultError && error.code === 'gone') return false;
       throw error;
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.runOnce()
-        .catch((error: unknown) => this.log.warn({ err: describeUnexpected(error) }, 'retention run failed: will retry at the next interval'))
-        .finally(() => {
-          this.running = undefined;
-          this.schedule();
-        });
-    }, this.config.retentionIntervalMs);
-    this.timer.unref();
   }
 }
