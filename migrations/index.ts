@@ -12,6 +12,7 @@ import { ErasureWindow1764200620000 } from './1764200620000-erasure-window.js';
 import { CustomerRights1764200700000 } from './1764200700000-customer-rights.js';
 import { AuditImpactIndex1764200800000 } from './1764200800000-audit-impact-index.js';
 import { BlindIndexKeyReference1764300000000 } from './1764300000000-blind-index-key-reference.js';
+import { IdempotencyKeys1790000000000 } from './1790000000000-idempotency-keys.js';
 
 /** Every migration, in order. A new migration is added here as well as in its own file. */
 export const MIGRATIONS: Function[] = [
@@ -29,4 +30,5 @@ export const MIGRATIONS: Function[] = [
   CustomerRights1764200700000,
   AuditImpactIndex1764200800000,
   BlindIndexKeyReference1764300000000,
+  IdempotencyKeys1790000000000,
 ];

@@ -8,7 +8,7 @@ import { AuditLog } from './audit-log.js';
 import { AuditTrail, clientIpOf, resourceOfRequest } from './audit-trail.js';
 
 /** Statuses that mean "the policy (or the input) said no" rather than "something broke". */
-export const DENIED_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 409, 410, 413, 415, 423, 429]);
+export const DENIED_STATUSES: ReadonlySet<number> = new Set([400, 401, 403, 404, 409, 410, 413, 415, 422, 423, 429]);
 
 export function outcomeOf(status: number): 'denied' | 'error' {
   return DENIED_STATUSES.has(status) ? 'denied' : 'error';

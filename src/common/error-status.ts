@@ -19,12 +19,15 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   purpose_required: 400,
   processing_restricted: 423,
   rate_limited: 429,
+  idempotency_key_in_use: 409,
+  idempotency_key_reused: 422,
   internal: 500,
   decryption_failed: 500,
   key_not_found: 500,
   key_destroyed: 500,
   audit_unavailable: 503,
   service_unavailable: 503,
+  outcome_unknown: 503,
 };
 
 /** For errors that arrive as a bare status (Nest's HttpException, body-parser): code and a fixed message. */

@@ -22,8 +22,14 @@ export type ErrorCode =
   | 'purpose_required'
   | 'processing_restricted'
   | 'rate_limited'
+  /** 409: a concurrent request of this principal holds this Idempotency-Key (and did not store an answer) */
+  | 'idempotency_key_in_use'
+  /** 422: this Idempotency-Key was used for another request (other route, resource, purpose, reason or body) */
+  | 'idempotency_key_reused'
   | 'audit_unavailable'
   | 'service_unavailable'
+  /** 503: the database went away while the write's commit was in flight: it may or may not have landed */
+  | 'outcome_unknown'
   | 'decryption_failed'
   | 'key_not_found'
   | 'key_destroyed'

@@ -97,6 +97,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('VAULT_IDEMPOTENCY_TTL: 24 h by default; a duration with s, m, h or d, or plain seconds; 1 s to 30 d', () => {
+    expect(loadConfig({}).idempotencyTtlSeconds).toBe(86_400);
+    expect(loadConfig({ VAULT_IDEMPOTENCY_TTL: '30m' }).idempotencyTtlSeconds).toBe(1_800);
+    expect(loadConfig({ VAULT_IDEMPOTENCY_TTL: '2d' }).idempotencyTtlSeconds).toBe(172_800);
+    expect(loadConfig({ VAULT_IDEMPOTENCY_TTL: '90' }).idempotencyTtlSeconds).toBe(90);
+    for (const bad of ['0', '31d', '24 hours', '-1h', '1.5h']) {
+      expect(problemsOf({ VAULT_IDEMPOTENCY_TTL: bad })).toEqual([expect.stringContaining('VAULT_IDEMPOTENCY_TTL must be a duration')]);
+    }
+  });
+
   it('parses sizes', () => {
     expect(loadConfig({ VAULT_BODY_LIMIT: '1mb' }).bodyLimitBytes).toBe(1024 * 1024);
     expect(loadConfig({ VAULT_BODY_LIMIT: '2048' }).bodyLimitBytes).toBe(2048);

@@ -69,6 +69,8 @@ export interface VaultConfig {
   retentionDays: number;
   /** How often the retention job looks for customers due for erasure. */
   retentionIntervalMs: number;
+  /** How long an Idempotency-Key and its stored answer are kept after the write (seconds). */
+  idempotencyTtlSeconds: number;
 }
 
 export type RootKeyProviderKind = 'file' | 'pkcs11';
@@ -122,6 +124,20 @@ class EnvReader {
       return fallback;
     }
     return value as T;
+  }
+
+  /** Durations such as `24h`, `30m`, `90s`, `7d` or a plain number of seconds; returns seconds. */
+  seconds(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const match = /^(\d{1,9})\s*(s|m|h|d)?$/i.exec(value);
+    const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+    const seconds = match ? Number(match[1]) * units[(match[2] ?? 's').toLowerCase()] : NaN;
+    if (!Number.isFinite(seconds) || seconds < min || seconds > max) {
+      this.problems.push(`${name} must be a duration from ${min}s to ${max / 86_400}d (e.g. 24h, 30m, 90s)`);
+      return fallback;
+    }
+    return seconds;
   }
 
   /** Sizes such as `64kb`, `1mb` or a plain byte count. */
@@ -217,6 +233,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     homeCountry: read.string('VAULT_HOME_COUNTRY', 'VN').toUpperCase(),
     retentionDays: read.int('VAULT_RETENTION_DAYS', 0, 0, 36_500),
     retentionIntervalMs: read.int('VAULT_RETENTION_INTERVAL_MS', 3_600_000, 100, 604_800_000),
+    idempotencyTtlSeconds: read.seconds('VAULT_IDEMPOTENCY_TTL', 86_400, 1, 30 * 86_400),
   };
   if (!Number.isInteger(config.workers) || config.workers > 64) read.problems.push('VAULT_WORKERS must be a whole number from 1 to 64, or auto');
   if (!/^[A-Z]{2}$/.test(config.homeCountry)) read.problems.push('VAULT_HOME_COUNTRY must be an ISO 3166-1 alpha-2 country code (e.g. VN)');
