@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import type { IdempotencyClaim } from '../idempotency/idempotency.js';
 import type { AuditActor, AuditEventInput } from './audit-log.js';
 
 /**
@@ -15,6 +16,8 @@ export class AuditTrail {
   readonly fields = { revealed: [] as string[], masked: [] as string[], written: [] as string[] };
   details: Record<string, string | number | boolean | null> = {};
   recorded = false;
+  /** Set by the IdempotencyInterceptor when the request carries an Idempotency-Key: stored with the write. */
+  idempotency?: IdempotencyClaim;
 
   constructor(
     readonly requestId: string,
@@ -25,6 +28,19 @@ export class AuditTrail {
     readonly clientRequestId: string | null = null,
   ) {
     this.resource = { type: resourceType, id: null };
+  }
+
+  /**
+   * This request is answered from the stored answer of request `requestId` (same key, same
+   * request): its event names that request and its resource, and nothing written or shown (the
+   * attempt that found the key taken rolled back).
+   */
+  replayOf(requestId: string, resourceId: string | null): void {
+    this.fields.revealed.length = 0;
+    this.fields.masked.length = 0;
+    this.fields.written.length = 0;
+    this.details = { replayOf: requestId };
+    this.resource.id = resourceId;
   }
 
   toEvent(outcome: AuditEventInput['outcome'], status: number): AuditEventInput {

@@ -40,9 +40,17 @@ export class AuditInterceptor implements NestInterceptor {
       result = await lastValueFrom(next.handle(), { defaultValue: undefined });
     } catch (error) {
       if (!trail.recorded) {
-        const { status } = shapeError(error);
+        const { status, code } = shapeError(error);
         trail.recorded = true;
-        await this.auditLog.record(trail.toEvent(outcomeOf(status), status));
+        try {
+          await this.auditLog.record(trail.toEvent(outcomeOf(status), status));
+        } catch (failure) {
+          // Both are 503s that carry nothing, but only `outcome_unknown` tells the caller that its
+          // write may have landed and to retry with its Idempotency-Key (the database is likely
+          // gone for this event too).
+          if (code === 'outcome_unknown') throw error;
+          throw failure;
+        }
       }
       throw error;
     }

@@ -15,6 +15,7 @@ import { AuditSigning } from './audit-signing.js';
 import { AuditStreamService } from './audit-stream.service.js';
 import { AuditVerifier } from './audit-verifier.js';
 import { AuditedAnswers } from './audited-answers.js';
+import { AuditedWrites } from './audited-writes.js';
 import { AccessReportController, AuditController } from './audit.controller.js';
 import { AuditInterceptor } from './audit.interceptor.js';
 import { AuditService } from './audit.service.js';
@@ -36,11 +37,12 @@ import { PgAuditLog } from './pg-audit-log.js';
     AuditQueryService,
     AuditService,
     AuditedAnswers,
+    AuditedWrites,
     AuditImpactService,
     AuditStreamService,
     AuditFlagsService,
   ],
-  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditImpactService, AuditStreamService, AuditSigning, AuditDb],
+  exports: [AuditLog, AuditSealer, AuditVerifier, AuditQueryService, AuditedAnswers, AuditedWrites, AuditImpactService, AuditStreamService, AuditSigning, AuditDb],
 })
 export class AuditModule implements OnModuleInit {
   constructor(

@@ -5,10 +5,12 @@ import { AccessPolicy, type RevealCustomer } from '../access/access-policy.js';
 import { CUSTOMER_FIELDS, type Actor, type CustomerField, type Purpose } from '../access/vocabulary.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { AuditedWrites } from '../audit/audited-writes.js';
 import { VaultError } from '../common/vault-error.js';
 import { BLIND_INDEX_NORMALISATION, BLIND_INDEXED_FIELDS, decryptField, encryptField, normalizeForBlindIndex, UNBOUND_REVISION, zero } from '../crypto/index.js';
 import { isDatabaseUnavailable } from '../common/error-response.js';
-import { preparedQuery, returningRows } from '../database/query.js';
+import { preparedQuery, preparedWrite, returningRows } from '../database/query.js';
+import { CLAIMED, claimCte, claimParams, isClaimRefused, keyInUse } from '../idempotency/idempotency.js';
 import { announceDekDestruction } from '../keys/dek-evictions.js';
 import { KeyRing } from '../keys/key-ring.service.js';
 import { RevisionBinding } from '../keys/revision-binding.js';
@@ -70,14 +72,25 @@ const AFTER_FIELDS = FIRST_FIELD_PARAM + CUSTOMER_FIELDS.length;
  * indexes come as arrays), so it is prepared once per connection. Parameters: $1 id, $2 externalRef,
  * $3 DEK version, $4-$5 consents, then one per field in CUSTOMER_FIELDS order, then the KEK version,
  * the wrapped DEK, the index fields, key versions and digests, and the actor's id, kind and roles
- * (the first entry of the consent history: the consents at creation, DESIGN §3).
+ * (the first entry of the consent history: the consents at creation, DESIGN §3). `c` yields the id
+ * and `created_at` as the answer writes it (ISO 8601, milliseconds, UTC), so the answer and the copy
+ * an Idempotency-Key stores with it come from one expression.
  */
 const CREATE_WRITE = `WITH c AS (
     INSERT INTO customers (id, external_ref, dek_version, consent_marketing, consent_third_party, ${CUSTOMER_FIELDS.map((f) => FIELD_COLUMNS[f]).join(', ')})
-    VALUES ($1, $2, $3, $4, $5, ${CUSTOMER_FIELDS.map((_, i) => `$${FIRST_FIELD_PARAM + i}`).join(', ')}) RETURNING created_at),
+    VALUES ($1, $2, $3, $4, $5, ${CUSTOMER_FIELDS.map((_, i) => `$${FIRST_FIELD_PARAM + i}`).join(', ')})
+    RETURNING id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at),
   d AS (INSERT INTO customer_deks (customer_id, version, kek_version, wrapped_key) VALUES ($1, $3, $${AFTER_FIELDS}, $${AFTER_FIELDS + 1})),
   b AS (INSERT INTO customer_blind_indexes ${INDEX_ROWS_FROM(1, AFTER_FIELDS + 2)}),
   h AS (${CONSENT_HISTORY_INSERT} VALUES ($1, $4, $5, $${AFTER_FIELDS + 5}, $${AFTER_FIELDS + 6}, $${AFTER_FIELDS + 7}))`;
+
+/** The create's answer as the Idempotency-Key stores it, from `c` (the create route omits nothing). */
+const CREATE_ANSWER = `(SELECT jsonb_build_object('id', id, 'createdAt', created_at) FROM c)`;
+
+export interface CreatedCustomer {
+  id: string;
+  createdAt: string;
+}
 
 /**
  * Customer records: every field encrypted under the customer's DEK, searchable fields also as
@@ -92,9 +105,10 @@ export class CustomersService {
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
     @Inject(AuditLog) private readonly audit: AuditLog,
     @Inject(RevisionBinding) private readonly revisions: RevisionBinding,
+    @Inject(AuditedWrites) private readonly writes: AuditedWrites,
   ) {}
 
-  async create(actor: Actor, body: CreateCustomerDto, trail: AuditTrail): Promise<{ id: string; createdAt: string }> {
+  async create(actor: Actor, body: CreateCustomerDto, trail: AuditTrail): Promise<CreatedCustomer> {
     this.policy.assertCan(actor, 'create');
     const values = fieldValues(body.personal, body.payment);
     const id = randomUUID();
@@ -115,7 +129,7 @@ export class CustomersService {
       const kekAt = params.length;
       params.push(wrapped.kekVersion, wrapped.wrapped, indexes.fields, indexes.versions, indexes.digests, actor.id, actor.kind, actor.roles);
       // Refused under a KEK rotated away meanwhile: same DEK (the ciphertexts stand), wrapped again.
-      const write = (attempt: number): Promise<Date> => {
+      const write = (attempt: number): Promise<CreatedCustomer> => {
         if (attempt > 0) {
           const again = this.keys.wrapNewDek(id, dek, wrapped.version);
           params[kekAt] = again.kekVersion;
@@ -123,18 +137,20 @@ export class CustomersService {
         }
         return this.createOneStatement(params, trail);
       };
-      const createdAt = await this.keys.retryOnStaleKek(write).catch(async (error: unknown) => {
+      return await this.keys.retryOnStaleKek(write).catch(async (error: unknown) => {
         // Nothing was written (one statement). Which part failed decides the answer (a 503 for the
         // audit log, a 500 for the rest): write again step by step in a transaction, where the audit
-        // insert reports its own failure. Lost connections are not retried (the commit is unknown).
+        // insert reports its own failure. Lost connections are not retried: before the statement was
+        // sent nothing happened, after it the commit is unknown (`outcome_unknown`, from preparedWrite).
+        if (error instanceof VaultError) throw error;
+        if (isClaimRefused(error)) throw keyInUse();
         if ((error as { code?: string }).code === '23505') uniqueExternalRef(error);
         if (isDatabaseUnavailable(error)) throw error;
-        return this.audited(trail, 201, async (manager) => {
-          const [row] = (await manager.query(`${CREATE_WRITE} SELECT created_at FROM c`, params).catch(uniqueExternalRef)) as { created_at: Date }[];
-          return row.created_at;
+        return this.writes.run(trail, 201, async (manager) => {
+          const [row] = (await manager.query(`${CREATE_WRITE} SELECT id, created_at FROM c`, params).catch(uniqueExternalRef)) as { id: string; created_at: string }[];
+          return { id: row.id, createdAt: row.created_at };
         });
       });
-      return { id, createdAt: createdAt.toISOString() };
     } finally {
       zero(dek);
     }
@@ -142,13 +158,22 @@ export class CustomersService {
 
   /**
    * The create's write and its audit event in one statement, one round trip, no explicit
-   * transaction: a single statement commits or fails as a whole.
+   * transaction: a single statement commits or fails as a whole. With an Idempotency-Key the key and
+   * the answer are claimed in the same statement, which fails when the key is held (CLAIMED).
    */
-  private async createOneStatement(params: unknown[], trail: AuditTrail): Promise<Date> {
+  private async createOneStatement(params: unknown[], trail: AuditTrail): Promise<CreatedCustomer> {
     const event = this.audit.insertFor(trail.toEvent('allowed', 201), params.length + 1);
-    const [row] = await preparedQuery<{ created_at: Date }>(this.dataSource, `${CREATE_WRITE}, a AS (${event.sql}) SELECT created_at FROM c`, [...params, event.value]);
+    const values = [...params, event.value];
+    let text = `${CREATE_WRITE}, a AS (${event.sql}) SELECT id, created_at FROM c`;
+    const claim = trail.idempotency;
+    if (claim !== undefined) {
+      const first = values.length + 1;
+      values.push(...claimParams(claim, trail.requestId, trail.resource.id, 201));
+      text = `${CREATE_WRITE}, a AS (${event.sql}), ${claimCte(first, CREATE_ANSWER)} SELECT id, created_at, ${CLAIMED} FROM c`;
+    }
+    const [row] = await preparedWrite<{ id: string; created_at: string }>(this.dataSource, text, values);
     trail.recorded = true;
-    return row.created_at;
+    return { id: row.id, createdAt: row.created_at };
   }
 
   async read(actor: Actor, id: string, purpose: Purpose, requested: CustomerField[] | undefined, trail: AuditTrail): Promise<CustomerView> {
@@ -181,7 +206,7 @@ export class CustomersService {
     const values = fieldValues(body.personal, body.payment);
     if (Object.keys(values).length === 0) throw new VaultError('invalid_input', 'nothing to correct', [{ field: 'personal', problem: 'at least one field is required' }]);
     trail.fields.written.push(...(Object.keys(values) as CustomerField[]));
-    const updatedAt = await this.audited(trail, 200, async (manager) => {
+    return this.writes.run(trail, 200, async (manager) => {
       const row = await this.load(id, manager);
       this.policy.assertHoldAllows(actor, purpose, stateOf(row), Object.keys(values) as CustomerField[]);
       const dek = await this.keys.dek(id, dekOf(row));
@@ -199,12 +224,11 @@ export class CustomersService {
         );
         trail.details.revision = revision;
         await this.writeBlindIndexes(manager, id, values);
-        return updated.updated_at;
+        return { id, updatedAt: updated.updated_at.toISOString() };
       } finally {
         zero(dek);
       }
     });
-    return { id, updatedAt: updatedAt.toISOString() };
   }
 
   async setConsents(actor: Actor, id: string, purpose: Purpose | undefined, body: ConsentsDto, trail: AuditTrail): Promise<{ id: string; consents: Consents }> {
@@ -217,7 +241,7 @@ export class CustomersService {
     if (written.length === 0) {
       throw new VaultError('invalid_input', 'nothing to change', [{ field: 'body', problem: 'marketing or thirdPartySharing is required' }]);
     }
-    return this.audited(trail, 200, async (manager) => {
+    return this.writes.run(trail, 200, async (manager) => {
       const before = await this.load(id, manager);
       this.policy.assertHoldAllows(actor, purpose, stateOf(before), 'consents');
       const [row] = await returningRows<CustomerRow>(
@@ -239,14 +263,14 @@ export class CustomersService {
   async setContactHold(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; contactHold: Mark | null }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'contactHold');
-    return { id, contactHold: await this.setMark('hold', actor, id, reason, trail) };
+    return this.setMark('hold', actor, id, reason, trail, (mark) => ({ id, contactHold: mark }));
   }
 
   /** Restriction of processing (DESIGN §3): privacy sets it at the customer's request and lifts it. */
   async setRestriction(actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<{ id: string; restriction: Mark | null }> {
     trail.resource.id = id;
     this.policy.assertCan(actor, 'restrict');
-    return { id, restriction: await this.setMark('restriction', actor, id, reason, trail) };
+    return this.setMark('restriction', actor, id, reason, trail, (mark) => ({ id, restriction: mark }));
   }
 
   /**
@@ -258,7 +282,7 @@ export class CustomersService {
     this.policy.assertCan(actor, 'close');
     const at = closedAt === undefined ? new Date() : new Date(closedAt);
     if (at.getTime() > Date.now()) throw new VaultError('invalid_input', 'closedAt lies in the future', [{ field: 'closedAt', problem: 'must not be in the future' }]);
-    return this.audited(trail, 200, async (manager) => {
+    return this.writes.run(trail, 200, async (manager) => {
       await this.load(id, manager);
       const [row] = await returningRows<{ closed_at: Date }>(manager, 'UPDATE customers SET closed_at = $2, updated_at = now() WHERE id = $1 RETURNING closed_at', [id, at]);
       trail.details.closedAt = row.closed_at.toISOString();
@@ -266,10 +290,13 @@ export class CustomersService {
     });
   }
 
-  /** Sets (reason) or lifts (null) a hold or restriction; `since` keeps the first setting's time. */
-  private async setMark(prefix: MarkPrefix, actor: Actor, id: string, reason: string | null, trail: AuditTrail): Promise<Mark | null> {
+  /**
+   * Sets (reason) or lifts (null) a hold or restriction; `since` keeps the first setting's time. The
+   * answer (`answerOf` the mark) is built inside the transaction: an Idempotency-Key stores it there.
+   */
+  private async setMark<A>(prefix: MarkPrefix, actor: Actor, id: string, reason: string | null, trail: AuditTrail, answerOf: (mark: Mark | null) => A): Promise<A> {
     const columns = `${prefix}_reason, ${prefix}_since, ${prefix}_by`;
-    return this.audited(trail, reason === null ? 204 : 200, async (manager) => {
+    return this.writes.run(trail, reason === null ? 204 : 200, async (manager) => {
       await this.load(id, manager);
       const [row] = await returningRows<CustomerRow>(
         manager,
@@ -278,7 +305,7 @@ export class CustomersService {
           : `UPDATE customers SET ${prefix}_reason = $2, ${prefix}_since = COALESCE(${prefix}_since, now()), ${prefix}_by = $3, updated_at = now() WHERE id = $1 RETURNING ${columns}`,
         reason === null ? [id] : [id, reason, actor.id],
       );
-      return markOf(row, prefix);
+      return answerOf(markOf(row, prefix));
     });
   }
 
@@ -300,7 +327,7 @@ export class CustomersService {
   async shred(id: string, trail: AuditTrail, stillDue?: (row: CustomerRow) => boolean): Promise<boolean> {
     trail.resource.id = id;
     try {
-      return await this.audited(trail, 204, async (manager) => {
+      return await this.writes.run(trail, 204, async (manager) => {
         const row = await this.load(id, manager);
         if (stillDue !== undefined && !stillDue(row)) return false;
         const deks = await returningRows<{ version: number; kek_version: number }>(manager, 'DELETE FROM customer_deks WHERE customer_id = $1 RETURNING version, kek_version', [id]);
@@ -341,7 +368,7 @@ export class CustomersService {
     let result: { id: string; dekVersion: number };
     try {
       // A new DEK refused under a KEK rotated away meanwhile: the whole re-key again on a fresh ring.
-      result = await this.keys.retryOnStaleKek(() => this.audited(trail, 200, async (manager) => {
+      result = await this.keys.retryOnStaleKek(() => this.writes.run(trail, 200, async (manager) => {
         const row = await this.load(id, manager);
         const oldDek = await this.keys.dek(id, dekOf(row));
         const toVersion = row.dek_version + 1;
@@ -429,22 +456,6 @@ export class CustomersService {
       rows.digests.push(digest);
     }
     return rows;
-  }
-
-  /**
-   * A write and its event in one transaction; the trail counts as recorded only once the transaction
-   * committed. Marking it inside would lie when COMMIT itself fails (a deferred constraint, a lost
-   * connection): the event rolled back with the write, and the audit interceptor, believing it
-   * written, would record nothing about the failed request.
-   */
-  async audited<T>(trail: AuditTrail, status: number, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const result = await this.dataSource.transaction(async (manager) => {
-      const value = await work(manager);
-      await this.audit.recordInTransaction(manager, trail.toEvent('allowed', status));
-      return value;
-    });
-    trail.recorded = true;
-    return result;
   }
 }
 

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
+import { isDatabaseUnavailable } from '../common/error-response.js';
+import { commitOutcomeUnknown, outcomeUnknown } from './commit.js';
 
 /**
  * TypeORM's postgres driver answers an UPDATE or DELETE with `[rows, affectedCount]` rather than
@@ -53,4 +55,32 @@ function poolOf(dataSource: DataSource): pg.Pool {
 export async function preparedQuery<T>(dataSource: DataSource, text: string, values: unknown[]): Promise<T[]> {
   const result = await poolOf(dataSource).query({ name: statementName(text), text, values });
   return result.rows as T[];
+}
+
+/**
+ * `preparedQuery` for a data-modifying statement run outside a transaction (it commits by itself):
+ * when the connection is lost once the statement was sent, the write may or may not have landed, and
+ * this throws `outcome_unknown` (503); when no connection could be had, nothing was sent and the
+ * driver's error is thrown as is.
+ */
+export async function preparedWrite<T>(dataSource: DataSource, text: string, values: unknown[]): Promise<T[]> {
+  const client = await poolOf(dataSource).connect();
+  let broken: Error | undefined;
+  // A checked-out client emits 'error' when its connection drops (pool.query listens the same way).
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
+  try {
+    const result = await client.query({ name: statementName(text), text, values });
+    return result.rows as T[];
+  } catch (error) {
+    // A broken connection leaves the pool; after a statement error it is reusable.
+    if (isDatabaseUnavailable(error)) broken ??= error instanceof Error ? error : new Error('connection lost');
+    if (commitOutcomeUnknown(error)) throw outcomeUnknown();
+    throw error;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(broken);
+  }
 }

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, type EntityManager } from 'typeorm';
-import { AuditLog } from '../audit/audit-log.js';
+import { DataSource } from 'typeorm';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { AuditedWrites } from '../audit/audited-writes.js';
 import { VaultError } from '../common/vault-error.js';
 import { generateKey, zero, type RootKeyProvider, type RootWrapTarget } from '../crypto/index.js';
 import { returningRows } from '../database/query.js';
@@ -72,7 +72,7 @@ export class KeysService {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(KeyRing) private readonly keys: KeyRing,
-    @Inject(AuditLog) private readonly audit: AuditLog,
+    @Inject(AuditedWrites) private readonly writes: AuditedWrites,
     @Inject(KeyRotationWorker) private readonly worker: KeyRotationWorker,
   ) {}
 
@@ -80,16 +80,16 @@ export class KeysService {
   async rotate(op: KeyOperation): Promise<{ jobId: string; version: number }> {
     const kek = generateKey();
     const jobId = randomUUID();
-    let version = 0;
+    let started: { jobId: string; version: number };
     try {
-      await this.dataSource.transaction(async (manager) => {
+      started = await this.writes.run(op.trail, op.okStatus, async (manager) => {
         await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
         // A process still holding an older root key would wrap the new KEK under it: fenced.
         await this.keys.assertCurrentRoot(manager);
         const [row] = (await manager.query(
           `SELECT COALESCE(max(version), 0) + 1 AS next, max(version) FILTER (WHERE state = 'active') AS previous FROM kek_versions`,
         )) as { next: number; previous: number | null }[];
-        version = row.next;
+        const version = row.next;
         const wrapped = await this.keys.provider.wrap(kek, { kind: 'kek', version });
         await manager.query(`UPDATE kek_versions SET state = 'decrypt_only' WHERE state = 'active'`);
         await manager.query(`INSERT INTO kek_versions (version, state, wrapped_key, root_key_id) VALUES ($1, 'active', $2, $3)`, [version, wrapped, this.keys.rootKeyId]);
@@ -102,15 +102,14 @@ export class KeysService {
         await manager.query(`INSERT INTO key_rotation_jobs (id, target_version, state) VALUES ($1, $2, 'queued')`, [jobId, version]);
         op.trail.resource.id = String(version);
         Object.assign(op.trail.details, { jobId, fromKekVersion: row.previous, toKekVersion: version, supersededJobs: superseded.length });
-        await this.commitEvent(manager, op);
+        return { jobId, version };
       });
-      op.trail.recorded = true;
     } finally {
       zero(kek);
     }
     await this.keys.load();
     this.worker.poke();
-    return { jobId, version };
+    return started;
   }
 
   async status(): Promise<KeyStatus> {
@@ -170,7 +169,7 @@ export class KeysService {
   /** Destroys a KEK version's wrapped key; only when no DEK is wrapped under it and it is not active. */
   async retire(version: number, op: KeyOperation): Promise<{ version: number; state: 'retired' }> {
     op.trail.resource.id = String(version);
-    await this.dataSource.transaction(async (manager) => {
+    const retired = await this.writes.run(op.trail, op.okStatus, async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
       await this.keys.assertCurrentRoot(manager);
       // FOR UPDATE also holds back a DEK insert referencing this version until we commit (see the trigger).
@@ -185,11 +184,10 @@ export class KeysService {
       }
       await manager.query(`UPDATE kek_versions SET state = 'retired', wrapped_key = NULL, retired_at = now() WHERE version = $1`, [version]);
       op.trail.details.retiredKekVersion = version;
-      await this.commitEvent(manager, op);
+      return { version, state: 'retired' as const };
     });
-    op.trail.recorded = true;
     await this.keys.load();
-    return { version, state: 'retired' };
+    return retired;
   }
 
   /**
@@ -203,7 +201,7 @@ export class KeysService {
     const from = this.keys.rootKeyId;
     if (next.keyId === from) throw new VaultError('invalid_input', 'the new root key is the one in use', [{ field: 'newKey', problem: 'must be a different key' }]);
     op.trail.resource.id = next.keyId;
-    const rotated = await this.dataSource.transaction(async (manager) => {
+    return this.writes.run(op.trail, op.okStatus, async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [KEY_ADMIN_LOCK]);
       await this.keys.assertCurrentRoot(manager);
       const keks = (await manager.query(`SELECT version, wrapped_key FROM kek_versions WHERE state <> 'retired' ORDER BY version FOR UPDATE`)) as { version: number; wrapped_key: Buffer }[];
@@ -220,11 +218,8 @@ export class KeysService {
       await manager.query('UPDATE root_key_state SET root_key_id = $1, provider = $2, updated_at = now()', [next.keyId, next.kind]);
       const result = { fromRootKeyId: from, toRootKeyId: next.keyId, fromProvider: this.keys.provider.kind, toProvider: next.kind, kekVersions: keks.length, indexKeys: indexKeys.length };
       Object.assign(op.trail.details, result);
-      await this.commitEvent(manager, op);
       return result;
     });
-    op.trail.recorded = true;
-    return rotated;
   }
 
   private async rewrapRoot(next: RootKeyProvider, wrapped: Buffer, target: RootWrapTarget): Promise<Buffer> {
@@ -234,11 +229,6 @@ export class KeysService {
     } finally {
       zero(key);
     }
-  }
-
-  /** The operation's event, in its transaction. Callers mark the trail recorded once that transaction committed. */
-  private async commitEvent(manager: EntityManager, op: KeyOperation): Promise<void> {
-    await this.audit.recordInTransaction(manager, op.trail.toEvent('allowed', op.okStatus));
   }
 }
 

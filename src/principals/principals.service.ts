@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
 import { AccessPolicy } from '../access/access-policy.js';
 import { conflictingRoles, isRole, type Actor, type Role } from '../access/vocabulary.js';
-import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { AuditedWrites } from '../audit/audited-writes.js';
 import { VaultError } from '../common/vault-error.js';
 import { SEPARATE_DUTIES_MESSAGE } from './dto/create-principal.dto.js';
 import type { CreatedPrincipalDto, PrincipalDto } from './dto/principal.dto.js';
@@ -46,33 +46,33 @@ export class PrincipalsService {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
-    @Inject(AuditLog) private readonly auditLog: AuditLog,
+    @Inject(AuditedWrites) private readonly writes: AuditedWrites,
     @Inject(TokenCache) private readonly cache: TokenCache,
   ) {}
 
   /**
-   * Creates a principal and its token; the token is in the answer and nowhere else. The row and its
-   * audit event commit together: there is no principal whose creation is not on the log.
+   * Creates a principal and its token; the token is in the answer and nowhere else (an
+   * Idempotency-Key stores the answer without it: the route omits it). The row and its audit event
+   * commit together: there is no principal whose creation is not on the log.
    */
-  async create(op: PrincipalOperation, input: NewPrincipal): Promise<CreatedPrincipalDto> {
+  async create(op: PrincipalOperation, input: NewPrincipal): Promise<CreatedPrincipalDto & { token: string }> {
     this.authorize(op.by);
     const roles = [...new Set(input.roles)];
     // Also checked by the DTO (API and CLI); here for every other caller of the service.
     if (conflictingRoles(roles) !== null) throw new VaultError('invalid_input', 'the request is invalid', [{ field: 'roles', problem: SEPARATE_DUTIES_MESSAGE }]);
     const token = generateToken();
     op.trail.details = { ...op.trail.details, name: input.name, kind: input.kind, roles: roles.join(',') };
-    const saved = await this.commitAudited(op, async (manager) => {
+    return this.writes.run(op.trail, op.okStatus, async (manager) => {
       const repository = manager.getRepository(Principal);
       try {
         const row = await repository.save(repository.create({ name: input.name, kind: input.kind, roles, tokenHash: hashToken(token), revokedAt: null }));
         op.trail.resource.id = row.id;
-        return row;
+        return { id: row.id, name: row.name, kind: row.kind, roles: row.roles, createdAt: row.createdAt.toISOString(), token };
       } catch (error) {
         if (isUniqueViolation(error, 'principals_active_name_key')) throw principalNameTaken();
         throw error;
       }
     });
-    return { id: saved.id, name: saved.name, kind: saved.kind, roles: saved.roles, createdAt: saved.createdAt.toISOString(), token };
   }
 
   /** Every principal, revoked ones included, oldest first. Never a token or a hash. */
@@ -94,7 +94,7 @@ export class PrincipalsService {
   async revoke(op: PrincipalOperation, id: string): Promise<{ alreadyRevoked: boolean }> {
     op.trail.resource.id = id; // denied attempts name their target too
     this.authorize(op.by);
-    const outcome = await this.commitAudited(op, async (manager) => {
+    const outcome = await this.writes.run(op.trail, op.okStatus, async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [REVOCATION_LOCK]);
       const rows = (await manager.query('SELECT roles, revoked_at FROM principals WHERE id = $1 FOR UPDATE', [id])) as { roles: string[]; revoked_at: Date | null }[];
       const target = rows[0];
@@ -141,18 +141,6 @@ export class PrincipalsService {
 
   private authorize(by: Requester): void {
     if (by !== OPERATOR) this.policy.assertCan(by, 'managePrincipals');
-  }
-
-  /** Runs a write and records the operation's success event in the same transaction. */
-  private async commitAudited<T>(op: PrincipalOperation, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const result = await this.dataSource.transaction(async (manager) => {
-      const value = await work(manager);
-      await this.auditLog.recordInTransaction(manager, op.trail.toEvent('allowed', op.okStatus));
-      return value;
-    });
-    // Only once committed: had the commit failed, the caller records the failure instead.
-    op.trail.recorded = true;
-    return result;
   }
 }
 

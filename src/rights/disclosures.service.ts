@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { AccessPolicy } from '../access/access-policy.js';
 import { isCustomerField, type Actor, type CustomerField } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
+import { AuditedWrites } from '../audit/audited-writes.js';
 import { VaultError } from '../common/vault-error.js';
 import type { VaultConfig } from '../config/config.js';
 import { VAULT_CONFIG } from '../config/runtime.js';
@@ -73,6 +74,7 @@ export class DisclosuresService {
     @Inject(AccessPolicy) private readonly policy: AccessPolicy,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    @Inject(AuditedWrites) private readonly writes: AuditedWrites,
   ) {}
 
   async disclose(actor: Actor, id: string, body: DisclosureDto, trail: AuditTrail): Promise<DisclosureRecord & { data: Partial<Record<CustomerField, unknown>> }> {
@@ -88,8 +90,9 @@ export class DisclosuresService {
     if (crossBorder && body.transferAssessmentRef === undefined) {
       throw new VaultError('invalid_input', `a recipient outside ${this.config.homeCountry} needs a cross-border transfer impact assessment`, [{ field: 'transferAssessmentRef', problem: 'required for a recipient abroad' }]);
     }
-    // The register row and its event commit together, or neither does.
-    return this.customers.audited(trail, 201, async (manager) => {
+    // The register row and its event commit together, or neither does (an Idempotency-Key stores the
+    // answer without `data`: the route omits it).
+    return this.writes.run(trail, 201, async (manager) => {
       const row = await this.customers.load(id, manager);
       this.policy.assertCanDisclose(actor, body.legalBasis, { consents: consentsOf(row), restriction: row.restriction_since });
       const data = await this.customers.decrypt(row, fields.filter((field) => row[FIELD_COLUMNS[field]] !== null));
