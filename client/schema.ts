@@ -686,8 +686,8 @@ export interface components {
             roles: ("admin" | "ingest" | "billing" | "support" | "marketing" | "security" | "privacy")[];
             /** Format: date-time */
             createdAt: string;
-            /** @description bearer token, shown only once: `cv_` + 43 base64url characters */
-            token: string;
+            /** @description bearer token, shown only once: `cv_` + 43 base64url characters; absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true) */
+            token?: string;
         };
         PrincipalDto: {
             /** Format: uuid */
@@ -856,10 +856,18 @@ export interface components {
             /** @description why e-mail contact is suspended (no personal data) */
             reason: string;
         };
+        MarkAnswerDto: {
+            /** @description absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true): the stored copy keeps no free text */
+            reason?: string;
+            /** Format: date-time */
+            since: string;
+            /** @description the principal that set it */
+            by: string | null;
+        };
         ContactHoldAnswerDto: {
             /** Format: uuid */
             id: string;
-            contactHold: components["schemas"]["ContactHoldViewDto"] | null;
+            contactHold: components["schemas"]["MarkAnswerDto"] | null;
         };
         RekeyAnswerDto: {
             /** Format: uuid */
@@ -903,8 +911,8 @@ export interface components {
             fields: ("fullName" | "email" | "phone" | "address" | "nationalId" | "dateOfBirth" | "cardNumber" | "cardExpiry" | "cardholderName" | "bankAccount")[];
             /** Format: date-time */
             disclosedAt: string;
-            /** @description the plaintext of the listed fields the customer has, handed out this once */
-            data: {
+            /** @description the plaintext of the listed fields the customer has, handed out this once: absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true) */
+            data?: {
                 [key: string]: unknown;
             };
         };
@@ -950,16 +958,10 @@ export interface components {
             /** @description why processing is restricted (the customer's request; no personal data) */
             reason: string;
         };
-        MarkDto: {
-            reason: string;
-            /** Format: date-time */
-            since: string;
-            by: string | null;
-        };
         RestrictionAnswerDto: {
             /** Format: uuid */
             id: string;
-            restriction?: components["schemas"]["MarkDto"] | null;
+            restriction?: components["schemas"]["MarkAnswerDto"] | null;
         };
         ClosureDto: {
             /** @description when the account ended (ISO 8601; default now; not in the future) */
@@ -1705,7 +1707,10 @@ export interface operations {
     Principals_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it; a replay leaves out token */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1717,13 +1722,15 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreatedPrincipalDto"];
                 };
             };
-            /** @description invalid body */
+            /** @description invalid body; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1750,8 +1757,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description an active principal already has this name */
+            /** @description an active principal already has this name; or idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1768,7 +1784,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +1982,10 @@ export interface operations {
     Keys_rotate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1974,10 +1993,21 @@ export interface operations {
         responses: {
             202: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RotationStartedDto"];
+                };
+            };
+            /** @description invalid_input: a malformed Idempotency-Key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description missing, malformed, unknown or revoked token */
@@ -1998,8 +2028,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description a key operation is in progress, or this process holds a stale root key */
+            /** @description a key operation is in progress, or this process holds a stale root key; or idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2016,7 +2055,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2105,7 +2144,10 @@ export interface operations {
     Keys_retire: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 version: string;
             };
@@ -2115,13 +2157,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RetiredDto"];
                 };
             };
-            /** @description version is not a positive integer */
+            /** @description version is not a positive integer; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2157,8 +2201,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description DEKs are still wrapped under it, or it is the active version */
+            /** @description DEKs are still wrapped under it, or it is the active version; or idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2175,7 +2228,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2194,6 +2247,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2206,13 +2261,15 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CreatedCustomerDto"];
                 };
             };
-            /** @description invalid body (details name the fields) */
+            /** @description invalid body (details name the fields); or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2239,8 +2296,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description externalRef is taken */
+            /** @description externalRef is taken; or idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2257,7 +2323,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2276,6 +2342,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description accepted (checked like on writes) but not stored: this is a read, and a retry runs it again */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2294,7 +2362,7 @@ export interface operations {
                     "application/json": components["schemas"]["SearchResultsDto"];
                 };
             };
-            /** @description not exactly one search key, invalid term, or missing purpose */
+            /** @description not exactly one search key, invalid term, or missing purpose; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2526,6 +2594,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
             };
             path: {
                 id: string;
@@ -2540,13 +2610,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CorrectedCustomerDto"];
                 };
             };
-            /** @description invalid body */
+            /** @description invalid body; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2582,8 +2654,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2609,7 +2699,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2628,6 +2718,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
             };
             path: {
                 id: string;
@@ -2642,13 +2734,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ConsentsAnswerDto"];
                 };
             };
-            /** @description invalid body, purpose or reason */
+            /** @description invalid body, purpose or reason; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2684,8 +2778,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2711,7 +2823,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2730,6 +2842,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it; a replay leaves out contactHold.reason */
+                "Idempotency-Key"?: string;
             };
             path: {
                 id: string;
@@ -2744,13 +2858,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ContactHoldAnswerDto"];
                 };
             };
-            /** @description invalid reason */
+            /** @description invalid reason; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2786,8 +2902,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2804,7 +2938,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2902,6 +3036,8 @@ export interface operations {
                 "X-Access-Reason"?: string;
                 /** @description why the data is accessed; required for reads and searches */
                 "X-Access-Purpose"?: string;
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
             };
             path: {
                 id: string;
@@ -2912,10 +3048,21 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RekeyAnswerDto"];
+                };
+            };
+            /** @description invalid_input: a malformed Idempotency-Key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description missing, malformed, unknown or revoked token */
@@ -2945,8 +3092,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2963,7 +3128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3052,7 +3217,10 @@ export interface operations {
     Rights_disclose: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it; a replay leaves out data */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3066,13 +3234,15 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DisclosedDto"];
                 };
             };
-            /** @description invalid body, unknown field, reference or transfer assessment missing */
+            /** @description invalid body, unknown field, reference or transfer assessment missing; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3108,8 +3278,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3135,7 +3323,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3233,7 +3421,10 @@ export interface operations {
     Rights_restrict: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it; a replay leaves out restriction.reason */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3247,13 +3438,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RestrictionAnswerDto"];
                 };
             };
-            /** @description invalid reason */
+            /** @description invalid reason; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3289,8 +3482,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3307,7 +3518,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3395,7 +3606,10 @@ export interface operations {
     Rights_close: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (a new UUID per write) that makes a retry safe: the same key with the same request answers the stored status and answer (header Idempotent-Replayed: true) without writing again, for VAULT_IDEMPOTENCY_TTL (default 24 h); stored as sent, so never put data in it */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3409,13 +3623,15 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description `true` when this answer is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ClosureAnswerDto"];
                 };
             };
-            /** @description closedAt invalid or in the future */
+            /** @description closedAt invalid or in the future; or invalid_input: a malformed Idempotency-Key */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3451,8 +3667,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description idempotency_key_in_use: a concurrent request of this principal holds this Idempotency-Key */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description the customer was erased */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description idempotency_key_reused: this Idempotency-Key was used for another request (route, resource, purpose, reason or body) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3469,7 +3703,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description the audit log or the database cannot be written: nothing was done (fail closed) */
+            /** @description the audit log or the database cannot be written: nothing was done (fail closed); or outcome_unknown: the database went away while the write was being committed, so it may have been stored: retry with the same Idempotency-Key */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -5,6 +5,7 @@ import type { VaultRuntime } from './config/runtime.js';
 import { CoreModule } from './core.module.js';
 import { CustomersModule } from './customers/customers.module.js';
 import { HealthModule } from './health/health.module.js';
+import { IdempotencyModule } from './idempotency/idempotency.module.js';
 import type { MetricsService } from './health/metrics.service.js';
 import { KeysModule } from './keys/keys.module.js';
 import { PrincipalsModule } from './principals/principals.module.js';
@@ -21,6 +22,7 @@ export class AppModule {
         HealthModule,
         AccessModule,
         AuditModule,
+        IdempotencyModule,
         PrincipalsModule,
         KeysModule,
         CustomersModule,

@@ -2,6 +2,7 @@ import { Inject, Injectable, RequestMethod, type OnModuleInit } from '@nestjs/co
 import { HTTP_CODE_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { AUDITED, type AuditedRoute } from '../audit/audited.decorator.js';
+import { IDEMPOTENT, type IdempotentRoute } from '../idempotency/idempotency.js';
 import { IS_PUBLIC } from '../principals/public.decorator.js';
 import { POLICY, type RoutePolicy } from './route-policy.js';
 
@@ -16,9 +17,14 @@ export interface RouteSpec {
   public: boolean;
   policy: RoutePolicy | null;
   audit: AuditedRoute | null;
+  /** How a POST, PUT or PATCH treats Idempotency-Key (@Idempotent); null on other methods. */
+  idempotent: IdempotentRoute | null;
   /** the status of a success: @HttpCode, else Nest's default (201 for POST, 200 otherwise) */
   okStatus: number;
 }
+
+/** The methods that write: each of their /v1 routes declares @Idempotent. */
+const WRITE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Thrown at start-up, naming every route that declares too little. */
 export class UndeclaredRouteError extends Error {}
@@ -37,8 +43,9 @@ function asList(value: unknown): string[] {
  * Every route of the application with its declarations (@Policy, @Audited, @Public), read from
  * Nest's discovery once at start-up, so the guard and the audit interceptor look a route up in one
  * Map instead of reflecting on every request. Start-up fails when a route is neither public nor
- * declares both its policy and its audit action, or when a non-public route lies outside /v1 (where
- * callers are authenticated before the body is parsed).
+ * declares both its policy and its audit action, when a non-public POST, PUT or PATCH does not
+ * declare how it treats Idempotency-Key (@Idempotent), or when a non-public route lies outside /v1
+ * (where callers are authenticated before the body is parsed).
  */
 @Injectable()
 export class RouteRegistry implements OnModuleInit {
@@ -71,14 +78,17 @@ export class RouteRegistry implements OnModuleInit {
         const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets) === true;
         const policy = this.reflector.getAllAndOverride<RoutePolicy | undefined>(POLICY, targets) ?? null;
         const audit = this.reflector.getAllAndOverride<AuditedRoute | undefined>(AUDITED, targets) ?? null;
+        const idempotent = this.reflector.get<IdempotentRoute | undefined>(IDEMPOTENT, handler as () => unknown) ?? null;
         const okStatus = (Reflect.getMetadata(HTTP_CODE_METADATA, handler) as number | undefined) ?? (method === 'POST' ? 201 : 200);
         for (const base of bases) {
           for (const sub of asList(subPaths)) {
-            const spec: RouteSpec = { method, path: joinPath(base, sub), public: isPublic, policy, audit, okStatus };
+            const spec: RouteSpec = { method, path: joinPath(base, sub), public: isPublic, policy, audit, idempotent, okStatus };
             const where = `${method} ${spec.path} (${controller.name}.${name})`;
             if (isPublic && policy) problems.push(`${where} is @Public() and declares a @Policy(): choose one`);
             if (!isPublic && !policy) problems.push(`${where} declares no @Policy(...)`);
             if (!isPublic && !audit) problems.push(`${where} declares no @Audited(...)`);
+            if (!isPublic && WRITE_METHODS.has(method) && !idempotent) problems.push(`${where} declares no @Idempotent(...) (src/idempotency/idempotent.decorator.ts)`);
+            if (idempotent && (isPublic || !WRITE_METHODS.has(method))) problems.push(`${where} declares @Idempotent(...), which only POST, PUT and PATCH routes under ${AUTHENTICATED_PREFIX} may`);
             if (!isPublic && !this.underAuthenticatedPrefix(spec.path)) problems.push(`${where} is not @Public() and lies outside ${AUTHENTICATED_PREFIX}, where callers are authenticated first`);
             this.routes.push(spec);
             if (!this.byHandler.has(handler)) this.byHandler.set(handler, spec);
@@ -87,7 +97,7 @@ export class RouteRegistry implements OnModuleInit {
       }
     }
     if (problems.length > 0) {
-      throw new UndeclaredRouteError(`every route declares @Policy and @Audited, or @Public (src/access/route-policy.ts):\n  ${problems.join('\n  ')}`);
+      throw new UndeclaredRouteError(`every route declares @Policy and @Audited (and, if it writes, @Idempotent), or @Public (src/access/route-policy.ts):\n  ${problems.join('\n  ')}`);
     }
     this.matchers = this.routes.map((spec) => ({
       method: spec.method,

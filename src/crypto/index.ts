@@ -53,6 +53,8 @@ export {
   AUDIT_SIGNING_KDF_CONTEXT,
   AUDIT_SIGNING_SUBKEY_ID,
   deriveAuditSigningSeed,
+  deriveRequestDigestKey,
+  REQUEST_DIGEST_KDF_CONTEXT,
   signingKeyId,
   signingKeyPairFromSeed,
   type SigningKeyPair,

@@ -17,6 +17,22 @@ export function deriveAuditSigningSeed(rootKey: Uint8Array): Buffer {
   return Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength);
 }
 
+/** crypto_kdf context and subkey id of the request-digest key of a KEK version (Idempotency-Key). */
+export const REQUEST_DIGEST_KDF_CONTEXT = 'cvidem01';
+export const REQUEST_DIGEST_SUBKEY_ID = 1;
+
+/**
+ * The 32-byte HMAC key of idempotency request digests under one KEK version:
+ * `crypto_kdf_derive_from_key(32, 1, 'cvidem01', kek)`. A stored digest is then useless to whoever
+ * reads the database without the root key (a plain hash of a small request body could be reversed
+ * by guessing), and survives root rotations (KEKs are rewrapped, not replaced).
+ */
+export function deriveRequestDigestKey(kek: Uint8Array): Buffer {
+  if (kek.length !== KEY_BYTES) throw new InvalidKeyError(`KEK must be ${KEY_BYTES} bytes`);
+  const key = lib().crypto_kdf_derive_from_key(32, REQUEST_DIGEST_SUBKEY_ID, REQUEST_DIGEST_KDF_CONTEXT, kek);
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+}
+
 export interface SigningKeyPair {
   /** Ed25519 public key, 32 bytes. */
   readonly publicKey: Buffer;

@@ -8,6 +8,7 @@ import type { Actor, Purpose } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { ConsentsDto, ContactHoldDto, CreateCustomerDto, SearchCustomersDto, UpdateCustomerDto } from './customer.dto.js';
 import { CustomerSearchService } from './customer-search.service.js';
@@ -28,6 +29,7 @@ export class CustomersController {
   @Post()
   @Policy('create', 'Customer')
   @Audited('customer.create', 'customer')
+  @Idempotent()
   @ApiOperation({ summary: 'store a customer: every field encrypted; no value is echoed' })
   @ApiCreatedResponse({ type: CreatedCustomerDto })
   @ApiBadRequestResponse({ description: 'invalid body (details name the fields)' })
@@ -41,6 +43,7 @@ export class CustomersController {
   @HttpCode(200)
   @Policy('search', 'Customer', { purpose: 'required' })
   @Audited('customer.search', 'customer')
+  @Idempotent('read')
   @ApiOperation({ summary: 'exact lookup by one indexed field; never returns values' })
   @ApiOkResponse({ type: SearchResultsDto })
   @ApiBadRequestResponse({ description: 'not exactly one search key, invalid term, or missing purpose' })
@@ -67,6 +70,7 @@ export class CustomersController {
   @Patch(':id')
   @Policy('correct', 'Customer')
   @Audited('customer.correct', 'customer')
+  @Idempotent()
   @ApiOperation({ summary: 'correct or complete fields; no value is echoed' })
   @ApiOkResponse({ type: CorrectedCustomerDto })
   @ApiBadRequestResponse({ description: 'invalid body' })
@@ -82,6 +86,7 @@ export class CustomersController {
   @Put(':id/consents')
   @Policy('consents', 'Customer')
   @Audited('customer.consents', 'customer')
+  @Idempotent()
   @ApiOperation({ summary: 'set the marketing and third-party-sharing consents' })
   @ApiOkResponse({ type: ConsentsAnswerDto })
   @ApiBadRequestResponse({ description: 'invalid body, purpose or reason' })
@@ -97,6 +102,7 @@ export class CustomersController {
   @Put(':id/contact-hold')
   @Policy('contactHold', 'Customer')
   @Audited('customer.contact_hold.set', 'customer')
+  @Idempotent({ omit: ['contactHold.reason'] })
   @ApiOperation({ summary: 'suspend outbound contact and contact-data changes (security)' })
   @ApiOkResponse({ type: ContactHoldAnswerDto })
   @ApiBadRequestResponse({ description: 'invalid reason' })
@@ -140,6 +146,7 @@ export class CustomersController {
   @HttpCode(200)
   @Policy('administer', 'Key')
   @Audited('customer.rekey', 'customer')
+  @Idempotent()
   @ApiOperation({ summary: 'new DEK for the customer, every field re-encrypted (admin)' })
   @ApiOkResponse({ type: RekeyAnswerDto })
   @ApiForbiddenResponse({ description: 'the caller is not an admin' })

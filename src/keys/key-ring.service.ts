@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DataSource, type EntityManager } from 'typeorm';
 import { VaultError } from '../common/vault-error.js';
@@ -9,6 +10,7 @@ import {
   blindIndex,
   DecryptionFailedError,
   DekCache,
+  deriveRequestDigestKey,
   generateKey,
   initSodium,
   KeyNotFoundError,
@@ -65,6 +67,8 @@ interface IndexKey {
 export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   readonly provider: RootKeyProvider;
   private readonly keks = new Map<number, Buffer>();
+  /** Request-digest keys derived from the KEK of the same version (see `requestDigest`), made on first use. */
+  private readonly requestKeys = new Map<number, Buffer>();
   private activeKekVersion = 0;
   private readonly indexKeys = new Map<BlindIndexedField, IndexKey[]>();
   private readonly dekCache: DekCache | undefined;
@@ -121,6 +125,8 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.refreshTimer);
     for (const key of this.keks.values()) zero(key);
+    for (const key of this.requestKeys.values()) zero(key);
+    this.requestKeys.clear();
     for (const keys of this.indexKeys.values()) for (const { key } of keys) zero(key);
     this.keks.clear();
     await this.evictions?.stop();
@@ -245,6 +251,9 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
       if (!live.has(version)) {
         zero(key);
         this.keks.delete(version);
+        const requestKey = this.requestKeys.get(version);
+        if (requestKey !== undefined) zero(requestKey);
+        this.requestKeys.delete(version);
       }
     }
     if (active === 0) throw new KeyBootError('no active key-encryption key in the database');
@@ -374,6 +383,27 @@ export class KeyRing implements OnModuleInit, OnApplicationShutdown {
   /** DEK cache figures for /metrics. */
   get dekCacheStats(): { entries: number; evictionsReceived: number; listenerConnections: number } {
     return { entries: this.dekCache?.size ?? 0, evictionsReceived: this.evictions?.received ?? 0, listenerConnections: this.evictions?.connections ?? 0 };
+  }
+
+  /**
+   * HMAC-SHA256 of an idempotent request's canonical form (`requestMessage`) under a key derived from
+   * the active KEK, with that KEK's version: what an Idempotency-Key row stores instead of the request.
+   */
+  requestDigest(message: Buffer): { version: number; digest: Buffer } {
+    const version = this.activeKekVersion;
+    return { version, digest: this.requestDigestUnder(version, message) as Buffer };
+  }
+
+  /** The same under KEK `version` (a key stored before a rotation); undefined once that KEK is retired. */
+  requestDigestUnder(version: number, message: Buffer): Buffer | undefined {
+    let key = this.requestKeys.get(version);
+    if (key === undefined) {
+      const kek = this.keks.get(version);
+      if (kek === undefined) return undefined;
+      key = deriveRequestDigestKey(kek);
+      this.requestKeys.set(version, key);
+    }
+    return createHmac('sha256', key).update(message).digest();
   }
 
   /** Digest to store for a value under the field's active index key. */

@@ -7,6 +7,7 @@ import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
 import { VaultError } from '../common/vault-error.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { KeysService, type KeyStatus, type RotationJobView } from './keys.service.js';
 
 /** DESIGN §4 key rows: admin only (the class-level @Policy, enforced by the PoliciesGuard). */
@@ -29,6 +30,7 @@ export class KeysController {
   @Post('rotate')
   @HttpCode(202)
   @Audited('keys.rotate', 'key')
+  @Idempotent()
   @ApiOperation({ summary: 'new active KEK version; a background job rewraps every DEK to it' })
   @ApiAcceptedResponse({ type: RotationStartedDto })
   @ApiConflictResponse({ description: 'a key operation is in progress, or this process holds a stale root key' })
@@ -50,6 +52,7 @@ export class KeysController {
   @Post(':version/retire')
   @HttpCode(200)
   @Audited('keys.retire', 'key')
+  @Idempotent()
   @ApiOperation({ summary: 'destroy a KEK version; 409 while DEKs are wrapped under it or it is active' })
   @ApiOkResponse({ type: RetiredDto })
   @ApiBadRequestResponse({ description: 'version is not a positive integer' })

@@ -16,6 +16,7 @@ import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { CurrentActor } from './current-actor.js';
 import { CreatePrincipalDto } from './dto/create-principal.dto.js';
 import { CreatedPrincipalDto, PrincipalListDto } from './dto/principal.dto.js';
@@ -34,6 +35,7 @@ export class PrincipalsController {
 
   @Post()
   @Audited('principal.create', 'principal')
+  @Idempotent({ omit: ['token'] })
   @ApiOperation({ summary: 'create a principal; the answer carries its token, shown this once' })
   @ApiCreatedResponse({ type: CreatedPrincipalDto })
   @ApiBadRequestResponse({ description: 'invalid body' })

@@ -7,6 +7,7 @@ import type { Actor, CustomerField, Purpose } from '../access/vocabulary.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { Audited, Trail } from '../audit/audited.decorator.js';
 import { UuidPipe } from '../common/uuid.pipe.js';
+import { Idempotent } from '../idempotency/idempotent.decorator.js';
 import { CurrentActor } from '../principals/current-actor.js';
 import { CustomersService, type Mark } from '../customers/customers.service.js';
 import { DisclosuresService, type DisclosureRecord } from './disclosures.service.js';
@@ -31,6 +32,7 @@ export class RightsController {
   @Post(':id/disclosures')
   @Policy('disclose', 'Customer')
   @Audited('customer.disclose', 'customer')
+  @Idempotent({ omit: ['data'] })
   @ApiOperation({ summary: 'hand fields to a third party (privacy): registered, audited; the values are in this answer only' })
   @ApiCreatedResponse({ type: DisclosedDto })
   @ApiBadRequestResponse({ description: 'invalid body, unknown field, reference or transfer assessment missing' })
@@ -75,6 +77,7 @@ export class RightsController {
   @Put(':id/restriction')
   @Policy('restrict', 'Customer')
   @Audited('customer.restriction.set', 'customer')
+  @Idempotent({ omit: ['restriction.reason'] })
   @ApiOperation({ summary: 'restrict processing at the customer request (privacy)' })
   @ApiOkResponse({ type: RestrictionAnswerDto })
   @ApiBadRequestResponse({ description: 'invalid reason' })
@@ -103,6 +106,7 @@ export class RightsController {
   @Put(':id/closure')
   @Policy('close', 'Customer')
   @Audited('customer.close', 'customer')
+  @Idempotent()
   @ApiOperation({ summary: 'the account ended (ingest, billing, privacy); erased after VAULT_RETENTION_DAYS' })
   @ApiOkResponse({ type: ClosureAnswerDto })
   @ApiBadRequestResponse({ description: 'closedAt invalid or in the future' })

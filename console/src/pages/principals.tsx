@@ -66,7 +66,7 @@ export function PrincipalsPage() {
           {t('principals.create')}
         </button>
       </form>
-      {created && (
+      {created?.token !== undefined && (
         <div class="token-once" role="status">
           <p>
             <strong>{t('principals.tokenOnce')}</strong>
@@ -75,7 +75,7 @@ export function PrincipalsPage() {
           <button
             type="button"
             onClick={() => {
-              void navigator.clipboard?.writeText(created.token).then(() => setCopied(true), () => setCopied(false));
+              void navigator.clipboard?.writeText(created.token ?? '').then(() => setCopied(true), () => setCopied(false));
             }}
           >
             {copied ? t('principals.copied') : t('principals.copy')}

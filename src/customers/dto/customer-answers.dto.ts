@@ -1,4 +1,4 @@
-import { ApiExtraModels, ApiProperty, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { CUSTOMER_FIELDS, type CustomerField } from '../../access/vocabulary.js';
 import { AddressDto } from '../customer.dto.js';
 
@@ -56,9 +56,17 @@ export class ConsentsAnswerDto {
   @ApiProperty({ type: ConsentsViewDto }) consents!: ConsentsViewDto;
 }
 
+/** A hold or restriction as its PUT answers it. */
+export class MarkAnswerDto {
+  @ApiPropertyOptional({ description: 'absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true): the stored copy keeps no free text' })
+  reason?: string;
+  @ApiProperty({ format: 'date-time' }) since!: string;
+  @ApiProperty({ nullable: true, type: String, description: 'the principal that set it' }) by!: string | null;
+}
+
 export class ContactHoldAnswerDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ type: ContactHoldViewDto, nullable: true }) contactHold!: ContactHoldViewDto | null;
+  @ApiProperty({ type: MarkAnswerDto, nullable: true }) contactHold!: MarkAnswerDto | null;
 }
 
 export class RekeyAnswerDto {

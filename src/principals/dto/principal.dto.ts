@@ -1,4 +1,4 @@
-import { ApiProperty, OmitType } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { ROLES, type Role } from '../../access/vocabulary.js';
 import { PRINCIPAL_KINDS, type PrincipalKind } from '../principal.entity.js';
 
@@ -25,8 +25,8 @@ export class PrincipalDto {
 
 /** The answer to a creation: the only time the token is shown. */
 export class CreatedPrincipalDto extends OmitType(PrincipalDto, ['revokedAt'] as const) {
-  @ApiProperty({ description: 'bearer token, shown only once: `cv_` + 43 base64url characters' })
-  token!: string;
+  @ApiPropertyOptional({ description: 'bearer token, shown only once: `cv_` + 43 base64url characters; absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true)' })
+  token?: string;
 }
 
 export class PrincipalListDto {

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CUSTOMER_FIELDS, type CustomerField } from '../../access/vocabulary.js';
+import { MarkAnswerDto } from '../../customers/dto/customer-answers.dto.js';
 
 /** Answers of the customer-rights routes (DESIGN §4), for the OpenAPI document and the typed client. */
 
@@ -21,8 +22,12 @@ export class DisclosureRecordDto {
 }
 
 export class DisclosedDto extends DisclosureRecordDto {
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'the plaintext of the listed fields the customer has, handed out this once' })
-  data!: Record<string, unknown>;
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'the plaintext of the listed fields the customer has, handed out this once: absent when the answer is replayed for an Idempotency-Key (Idempotent-Replayed: true)',
+  })
+  data?: Record<string, unknown>;
 }
 
 export class DisclosedByDto {
@@ -50,15 +55,9 @@ export class SubjectAccessDto {
   @ApiProperty({ type: ReportSignatureDto }) signature!: ReportSignatureDto;
 }
 
-export class MarkDto {
-  @ApiProperty() reason!: string;
-  @ApiProperty({ format: 'date-time' }) since!: string;
-  @ApiProperty({ nullable: true, type: String }) by!: string | null;
-}
-
 export class RestrictionAnswerDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiPropertyOptional({ type: MarkDto, nullable: true }) restriction!: MarkDto | null;
+  @ApiPropertyOptional({ type: MarkAnswerDto, nullable: true }) restriction!: MarkAnswerDto | null;
 }
 
 export class ClosureAnswerDto {

@@ -1,0 +1,91 @@
+import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+import { RouteRegistry } from '../access/route-registry.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { shapeError } from '../common/error-response.js';
+import { VaultError } from '../common/vault-error.js';
+import type { VaultConfig } from '../config/config.js';
+import { VAULT_CONFIG } from '../config/runtime.js';
+import { KeyRing } from '../keys/key-ring.service.js';
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, parseIdempotencyKey, requestMessage, type IdempotencyClaim } from './idempotency.js';
+import { IdempotencyStore, type StoredAnswer } from './idempotency.store.js';
+
+/**
+ * Idempotency-Key on the write routes (bound by @Idempotent). Route-scoped, so it runs inside the
+ * global AuditInterceptor and after the PoliciesGuard: the route's policy has passed (a revoked token
+ * or a refused route never reaches a stored answer) and whatever this answers is audited.
+ *
+ * Optimistic: a keyed write runs as usual and claims its key in its own commit (AuditedWrites, or the
+ * create's single statement). Only when it fails with a client error (4xx) is the key looked up,
+ * because that is how a duplicate shows: the claim refused (the key is live, or a concurrent request
+ * with it just committed: PostgreSQL makes the second wait on the first's key and then refuses it),
+ * or the write itself refused because the first already did it (externalRef or principal name taken,
+ * KEK already retired, ...). Then:
+ * - a live key of this principal for the same request: the stored status and answer, with
+ *   `Idempotent-Replayed: true`; the attempt rolled back, so nothing is written twice; the event
+ *   says `replayOf` the original request;
+ * - a live key for another request: 422 `idempotency_key_reused`;
+ * - no live key: the write's own error.
+ * A first attempt therefore costs the claim's insert in the write's statement, and no lookup.
+ * Server errors (5xx) are answered as they are: `outcome_unknown` above all, which the caller
+ * resolves by retrying with its key.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(
+    @Inject(RouteRegistry) private readonly routes: RouteRegistry,
+    @Inject(IdempotencyStore) private readonly store: IdempotencyStore,
+    @Inject(KeyRing) private readonly keys: KeyRing,
+    @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const declared = this.routes.of(context.getHandler());
+    const idempotent = declared?.idempotent;
+    if (declared === undefined || idempotent === undefined || idempotent === null) return next.handle();
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    const header = req.headers['idempotency-key'];
+    if (header === undefined) return next.handle();
+    const key = parseIdempotencyKey(header);
+    // A read sent as POST: nothing to deduplicate; a retry runs (and is audited) again.
+    if (idempotent.kind === 'read') return next.handle();
+    const trail = req.auditTrail;
+    const principalId = req.actor?.id;
+    if (trail === undefined || principalId === undefined) throw new VaultError('internal', 'a keyed write reached the interceptor without its trail or actor');
+    const message = requestMessage({ method: req.method, route: declared.path, params: req.params, purpose: req.access?.purpose, reason: req.access?.reason, body: req.body as unknown });
+    const { version, digest } = this.keys.requestDigest(message);
+    const claim: IdempotencyClaim = { principalId, key, requestHash: digest, hashKeyVersion: version, ttlSeconds: this.config.idempotencyTtlSeconds, omit: idempotent.omit };
+    trail.idempotency = claim;
+    return from(this.settle(next, trail, claim, (stored) => this.sameRequest(stored, claim, message), http.getResponse<Response>()));
+  }
+
+  private async settle(next: CallHandler, trail: AuditTrail, claim: IdempotencyClaim, same: (stored: StoredAnswer) => boolean, res: Response): Promise<unknown> {
+    try {
+      return await lastValueFrom(next.handle(), { defaultValue: undefined });
+    } catch (error) {
+      const { status } = shapeError(error);
+      if (trail.recorded || status < 400 || status >= 500) throw error;
+      let stored: StoredAnswer | undefined;
+      try {
+        stored = await this.store.find(claim.principalId, claim.key);
+      } catch {
+        throw error;
+      }
+      if (stored === undefined) throw error;
+      if (!same(stored)) throw new VaultError('idempotency_key_reused', `this ${IDEMPOTENCY_HEADER} was used for another request (route, resource, purpose, reason or body): use a new key for a new request`);
+      trail.replayOf(stored.requestId, stored.resourceId);
+      res.status(stored.status);
+      res.setHeader(REPLAYED_HEADER, 'true');
+      return stored.answer;
+    }
+  }
+
+  /** Constant-time comparison of the digests, under the KEK version the stored one was made with. */
+  private sameRequest(stored: StoredAnswer, claim: IdempotencyClaim, message: Buffer): boolean {
+    const digest = stored.hashKeyVersion === claim.hashKeyVersion ? claim.requestHash : this.keys.requestDigestUnder(stored.hashKeyVersion, message);
+    return digest !== undefined && digest.length === stored.requestHash.length && timingSafeEqual(digest, stored.requestHash);
+  }
+}
