@@ -95,6 +95,14 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
     conforms('post', '/v1/customers', await vault.http().post('/v1/customers').set(as(who.ingest)).send({ personal: { email: 'not-an-email' } }));
     conforms('post', '/v1/customers', await vault.http().post('/v1/customers').set(as(who.support)).send({ personal: { fullName: 'X' } }));
     conforms('post', '/v1/customers', await vault.http().post('/v1/customers').send({ personal: { fullName: 'X' } }));
+    // Idempotency-Key: a replay (Idempotent-Replayed), the key reused for another body (422), a malformed key (400).
+    const keyed = (body: object) => vault.http().post('/v1/customers').set(as(who.ingest)).set('Idempotency-Key', 'oas-create-1').send(body);
+    conforms('post', '/v1/customers', await keyed({ personal: { fullName: 'Oona Keyed' } }));
+    const replayed = await keyed({ personal: { fullName: 'Oona Keyed' } });
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    conforms('post', '/v1/customers', replayed);
+    conforms('post', '/v1/customers', await keyed({ personal: { fullName: 'Oona Other' } }));
+    conforms('post', '/v1/customers', await vault.http().post('/v1/customers').set(as(who.ingest)).set('Idempotency-Key', 'not a key').send({ personal: { fullName: 'X' } }));
 
     const privacy = { ...as(who.privacy), 'X-Access-Purpose': 'customer_request', 'X-Access-Reason': 'ticket OAS-1' };
     conforms('get', '/v1/customers/{id}', await vault.http().get(`/v1/customers/${customerId}`).set(privacy));
@@ -105,15 +113,23 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
     conforms('post', '/v1/customers/search', await vault.http().post('/v1/customers/search').set(privacy).send({}));
     conforms('patch', '/v1/customers/{id}', await vault.http().patch(`/v1/customers/${customerId}`).set(as(who.privacy)).send({ personal: { fullName: 'Oona Q Spec' } }));
     conforms('put', '/v1/customers/{id}/consents', await vault.http().put(`/v1/customers/${customerId}/consents`).set(privacy).send({ marketing: true }));
-    conforms('put', '/v1/customers/{id}/contact-hold', await vault.http().put(`/v1/customers/${customerId}/contact-hold`).set(as(who.security)).send({ reason: 'suspected fraud, ticket OAS-2' }));
+    const hold = () => vault.http().put(`/v1/customers/${customerId}/contact-hold`).set(as(who.security)).set('Idempotency-Key', 'oas-hold-1').send({ reason: 'suspected fraud, ticket OAS-2' });
+    conforms('put', '/v1/customers/{id}/contact-hold', await hold());
+    conforms('put', '/v1/customers/{id}/contact-hold', await hold()); // replayed: no reason
     conforms('delete', '/v1/customers/{id}/contact-hold', await vault.http().delete(`/v1/customers/${customerId}/contact-hold`).set(as(who.security)));
     conforms('post', '/v1/customers/{id}/rekey', await vault.http().post(`/v1/customers/${customerId}/rekey`).set(as(who.admin)));
     conforms('get', '/v1/customers/{id}/access-report', await vault.http().get(`/v1/customers/${customerId}/access-report`).set(as(who.security)));
     conforms('get', '/v1/customers/{id}/access-report', await vault.http().get('/v1/customers/not-a-uuid/access-report').set(as(who.security)));
     // the customer's rights (issue 14)
-    conforms('put', '/v1/customers/{id}/restriction', await vault.http().put(`/v1/customers/${customerId}/restriction`).set(as(who.privacy)).send({ reason: 'dispute OAS-3' }));
+    const restrict = () => vault.http().put(`/v1/customers/${customerId}/restriction`).set(as(who.privacy)).set('Idempotency-Key', 'oas-restrict-1').send({ reason: 'dispute OAS-3' });
+    conforms('put', '/v1/customers/{id}/restriction', await restrict());
+    conforms('put', '/v1/customers/{id}/restriction', await restrict()); // replayed: no reason
     conforms('delete', '/v1/customers/{id}/restriction', await vault.http().delete(`/v1/customers/${customerId}/restriction`).set(as(who.privacy)));
-    conforms('post', '/v1/customers/{id}/disclosures', await vault.http().post(`/v1/customers/${customerId}/disclosures`).set(as(who.privacy)).send({ recipient: { name: 'Tax office', country: 'VN' }, legalBasis: 'legal_obligation', reference: 'Decree 13 art. 17', fields: ['fullName'] }));
+    const disclose = () => vault.http().post(`/v1/customers/${customerId}/disclosures`).set(as(who.privacy)).set('Idempotency-Key', 'oas-disclose-1').send({ recipient: { name: 'Tax office', country: 'VN' }, legalBasis: 'legal_obligation', reference: 'Decree 13 art. 17', fields: ['fullName'] });
+    conforms('post', '/v1/customers/{id}/disclosures', await disclose());
+    const disclosedAgain = await disclose(); // replayed: no data
+    expect(disclosedAgain.body.data).toBeUndefined();
+    conforms('post', '/v1/customers/{id}/disclosures', disclosedAgain);
     conforms('get', '/v1/customers/{id}/disclosures', await vault.http().get(`/v1/customers/${customerId}/disclosures`).set(as(who.privacy)));
     conforms('get', '/v1/customers/{id}/subject-access', await vault.http().get(`/v1/customers/${customerId}/subject-access`).set(privacy));
     conforms('put', '/v1/customers/{id}/closure', await vault.http().put(`/v1/customers/${customerId}/closure`).set(as(who.ingest)).send({}));
@@ -137,13 +153,18 @@ describe('OpenAPI document (GET /docs-json) against live answers', () => {
   });
 
   it('principal and key routes', async () => {
-    const created = await vault.http().post('/v1/principals').set(as(who.admin)).send({ name: 'oas-probe', kind: 'service', roles: ['support'] });
+    const newPrincipal = () => vault.http().post('/v1/principals').set(as(who.admin)).set('Idempotency-Key', 'oas-principal-1').send({ name: 'oas-probe', kind: 'service', roles: ['support'] });
+    const created = await newPrincipal();
     conforms('post', '/v1/principals', created);
+    const createdAgain = await newPrincipal(); // replayed: no token
+    expect(createdAgain.body.token).toBeUndefined();
+    conforms('post', '/v1/principals', createdAgain);
     conforms('post', '/v1/principals', await vault.http().post('/v1/principals').set(as(who.admin)).send({ name: 'oas-probe', kind: 'service', roles: ['support'] }));
     conforms('get', '/v1/principals', await vault.http().get('/v1/principals').set(as(who.admin)));
     conforms('delete', '/v1/principals/{id}', await vault.http().delete(`/v1/principals/${created.body.id}`).set(as(who.admin)));
     conforms('get', '/v1/me', await vault.http().get('/v1/me').set(as(who.security)));
     conforms('get', '/v1/keys', await vault.http().get('/v1/keys').set(as(who.admin)));
+    conforms('post', '/v1/keys/rotate', await vault.http().post('/v1/keys/rotate').set(as(who.admin)).set('Idempotency-Key', ' '));
     const rotation = await vault.http().post('/v1/keys/rotate').set(as(who.admin));
     conforms('post', '/v1/keys/rotate', rotation);
     jobId = rotation.body.jobId;

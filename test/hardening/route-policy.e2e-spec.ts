@@ -1,4 +1,4 @@
-import { Controller, Get, Module } from '@nestjs/common';
+import { Controller, Get, Module, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Policy } from '../../src/access/route-policy.js';
 import { RouteRegistry } from '../../src/access/route-registry.js';
@@ -81,6 +81,8 @@ describe('route declarations', () => {
       }
       expect(route.path.startsWith('/v1/')).toBe(true);
       expect({ route, policy: spec!.policy !== null, audit: spec!.audit !== null }).toEqual({ route, policy: true, audit: true });
+      // Every write declares how it treats Idempotency-Key; reads never do.
+      expect({ route, idempotent: spec!.idempotent !== null }).toEqual({ route, idempotent: ['POST', 'PUT', 'PATCH'].includes(route.method) });
     }
     // Nothing declared that Express does not serve (the registry and the router agree).
     expect([...declared.keys()].sort()).toEqual([...new Set(served.map((r) => `${r.method} ${r.path}`))].sort());
@@ -104,6 +106,15 @@ describe('route declarations', () => {
       return 'y';
     }
   }
+  @Controller('v1/undeclared-test')
+  class NoIdempotencyController {
+    @Post('w')
+    @Policy('administer', 'Key')
+    @Audited('test.w', 'request')
+    w(): string {
+      return 'w';
+    }
+  }
   @Controller('outside')
   class OutsideController {
     @Get('z')
@@ -113,10 +124,10 @@ describe('route declarations', () => {
       return 'z';
     }
   }
-  @Module({ controllers: [NoPolicyController, NoAuditController, OutsideController] })
+  @Module({ controllers: [NoPolicyController, NoAuditController, NoIdempotencyController, OutsideController] })
   class UndeclaredModule {}
 
-  it('refuses to start with a route that lacks a policy or an audit action, or is non-public outside /v1, naming each', async () => {
+  it('refuses to start with a route that lacks a policy or an audit action (or, for a write, its Idempotency-Key treatment), or is non-public outside /v1, naming each', async () => {
     const failure = await startTestApp({ extraModules: [UndeclaredModule] }).then(
       async (started) => {
         await started.close();
@@ -128,6 +139,7 @@ describe('route declarations', () => {
     expect(failure!.message).toContain('GET /v1/undeclared-test/x (NoPolicyController.x) declares no @Policy(...)');
     expect(failure!.message).toContain('GET /v1/undeclared-test/y (NoAuditController.y) declares no @Audited(...)');
     expect(failure!.message).toContain('GET /outside/z (OutsideController.z) is not @Public() and lies outside /v1');
+    expect(failure!.message).toContain('POST /v1/undeclared-test/w (NoIdempotencyController.w) declares no @Idempotent(...)');
   });
 
   @Controller('v1/guard-test')

@@ -1,10 +1,11 @@
 import type { TestApp } from './test-app.js';
 
 /**
- * Tables that hold what a customer's rights produce (the disclosure register, the consent history):
- * every scan must reach them, so a scan that silently missed one (a schema or filter change) fails.
+ * Tables that hold what a customer's rights produce (the disclosure register, the consent history)
+ * and the answers stored for Idempotency-Keys: every scan must reach them, so a scan that silently
+ * missed one (a schema or filter change) fails.
  */
-export const TABLES_SCANNED_ALWAYS = ['customers', 'customer_disclosures', 'customer_consent_history', 'audit_events', 'audit_pending'];
+export const TABLES_SCANNED_ALWAYS = ['customers', 'customer_disclosures', 'customer_consent_history', 'idempotency_keys', 'audit_events', 'audit_pending'];
 
 export interface Leak {
   where: string;
