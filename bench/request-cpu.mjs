@@ -1,12 +1,17 @@
-// Usage: node bench/request-cpu.mjs <checkout with dist/> <fresh database name> <port>  (needs PostgreSQL at 127.0.0.1:5432, user postgres)
+// Usage: node bench/request-cpu.mjs <checkout with dist/> <fresh database name> <port> [--keyed [rounds]]
+// (needs PostgreSQL at 127.0.0.1:5432, user postgres)
 // Server CPU per request (utime+stime of the vault process from /proc), for an A/B of two builds on a
 // loaded machine: wall-clock throughput is noise there, CPU time per request much less so.
+// --keyed: instead, creates without and with an Idempotency-Key (a new UUID each) alternated in one
+// vault process, `rounds` pairs (default 4, ABBA), with the CPU per request of the PostgreSQL backends
+// serving the vault's database too.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 
-const [root, dbName, port] = process.argv.slice(2);
+const [root, dbName, port, mode, roundsArg] = process.argv.slice(2);
+const keyed = mode === '--keyed';
 const admin = 'postgres://postgres@127.0.0.1:5432/postgres';
 const url = `postgres://postgres@127.0.0.1:5432/${dbName}`;
 const c = new pg.Client({ connectionString: admin }); await c.connect();
@@ -22,15 +27,40 @@ async function principal(role) {
   return `Bearer ${token}`;
 }
 const ingest = await principal('ingest'); const billing = await principal('billing');
-const ticks = () => { const f = readFileSync(`/proc/${vault.pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+const statTicks = (pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); };
+const ticks = () => statTicks(vault.pid);
+/**
+ * utime+stime of the PostgreSQL backends serving this database (their title names it; the vault's
+ * pooled connections live through a run); shared processes (WAL writer, checkpointer) are not counted.
+ */
+const pgTicks = () => {
+  let sum = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try { if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${dbName} `)) sum += statTicks(pid); } catch { /* gone */ }
+  }
+  return sum;
+};
 let n = 0;
-const create = () => fetch(`${base}/v1/customers`, { method: 'POST', headers: { Authorization: ingest, 'Content-Type': 'application/json' }, body: JSON.stringify({ externalRef: `ref-${dbName}-${n}`, personal: { fullName: `Person ${n}`, email: `p${n++}.${dbName}@example.com`, phone: '+44 20 7946 0000' }, payment: { cardNumber: '4111 1111 1111 1111', cardExpiry: '12/30', cardholderName: 'Person' } }) });
+const create = (headers = {}) => fetch(`${base}/v1/customers`, { method: 'POST', headers: { Authorization: ingest, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ externalRef: `ref-${dbName}-${n}`, personal: { fullName: `Person ${n}`, email: `p${n++}.${dbName}@example.com`, phone: '+44 20 7946 0000' }, payment: { cardNumber: '4111 1111 1111 1111', cardExpiry: '12/30', cardholderName: 'Person' } }) });
 const ids = [];
 async function run(label, total, make, conc = 8) {
-  let i = 0; const t0 = ticks(); const w0 = Date.now(); let bad = 0;
+  let i = 0; const t0 = ticks(); const p0 = keyed ? pgTicks() : 0; const w0 = Date.now(); let bad = 0;
   await Promise.all(Array.from({ length: conc }, async () => { while (i++ < total) { const r = await make(); if (!r.ok) bad++; const b = await r.json(); if (b.id && label.startsWith('create')) ids.push(b.id); } }));
   const cpuMs = (ticks() - t0) * 10; // USER_HZ = 100
-  console.log(JSON.stringify({ root, label, total, bad, cpuMsPerRequest: +(cpuMs / total).toFixed(3), wallMs: Date.now() - w0 }));
+  const pg = keyed ? { pgCpuMsPerRequest: +(((pgTicks() - p0) * 10) / total).toFixed(3) } : {};
+  console.log(JSON.stringify({ root, label, total, bad, cpuMsPerRequest: +(cpuMs / total).toFixed(3), ...pg, wallMs: Date.now() - w0 }));
+}
+if (keyed) {
+  await run('create-warm', 300, create);
+  await run('create-keyed-warm', 300, () => create({ 'Idempotency-Key': randomUUID() }));
+  const plain = () => run('create', 1500, create);
+  const withKey = () => run('create-keyed', 1500, () => create({ 'Idempotency-Key': randomUUID() }));
+  // ABBA: neither kind always runs first (the table and its indexes grow through the run).
+  for (let round = 0; round < Number(roundsArg ?? 4); round++) {
+    if (round % 2 === 0) { await plain(); await withKey(); } else { await withKey(); await plain(); }
+  }
+  await db.end(); vault.kill('SIGTERM');
+  process.exit(0);
 }
 await run('create-warm', 300, create);
 await run('create', 1500, create);
