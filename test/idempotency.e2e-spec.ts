@@ -289,29 +289,32 @@ describe('Idempotency-Key expiry (VAULT_IDEMPOTENCY_TTL)', () => {
   let ingest: TestPrincipal;
 
   beforeAll(async () => {
-    vault = await startTestApp({ env: { VAULT_IDEMPOTENCY_TTL: '1s' } });
+    vault = await startTestApp({ env: { VAULT_IDEMPOTENCY_TTL: '3s' } });
     ingest = await createPrincipal(vault, { roles: ['ingest'] });
   });
   afterAll(async () => {
     await vault?.close();
   });
 
+  /** Longer than the TTL (3 s: room for a slow machine between a write and its replay). */
+  const expiry = () => new Promise((resolve) => setTimeout(resolve, 3_300));
+
   it('an expired key is free again (a new write, even with another body), and the purge deletes expired keys', async () => {
     const key = randomUUID();
     const create = (fullName: string) => vault.http().post('/v1/customers').set('Authorization', ingest.authHeader).set('Idempotency-Key', key).send({ personal: { fullName } });
     const first = await create('Expiring Key Person').expect(201);
     expect((await create('Expiring Key Person').expect(201)).headers[REPLAYED]).toBe('true');
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await expiry();
     const later = await create('Expiring Key Person').expect(201);
     expect(later.headers[REPLAYED]).toBeUndefined();
     expect(later.body.id).not.toBe(first.body.id);
     await create('Someone Else').expect(422);
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await expiry();
     const other = await create('Someone Else').expect(201);
     expect(other.headers[REPLAYED]).toBeUndefined();
     expect(await count(vault, 'SELECT count(*) FROM customers')).toBe(3);
 
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await expiry();
     expect(await count(vault, 'SELECT count(*) FROM idempotency_keys')).toBe(1);
     expect(await vault.app.get(IdempotencyStore).purgeExpired()).toBe(1);
     expect(await count(vault, 'SELECT count(*) FROM idempotency_keys')).toBe(0);
