@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { describeUnexpected } from '../common/error-response.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
+import { LOCK_BUSY, RecurringTask, underSessionLock } from '../database/singleton-job.js';
 
-/** Transaction-scoped advisory lock of the purge ('cvik'): one process purges at a time. */
+/** Session advisory lock of the purge ('cvik'): one process purges at a time. */
 export const IDEMPOTENCY_PURGE_LOCK = 0x6376_696b;
 /** Expired keys deleted per statement. */
 const PURGE_BATCH = 1000;
@@ -24,26 +25,20 @@ export interface StoredAnswer {
 const FIND = `SELECT request_hash, hash_key_version, request_id, resource_id, status, answer
   FROM idempotency_keys WHERE principal_id = $1 AND key = $2 AND expires_at > now()`;
 
-/**
- * One batch of expired keys, under a transaction-scoped try-lock held for the statement alone: no
- * session lock to release, nothing left behind by a process that dies. `locked` false: another
- * process is purging.
- */
-const PURGE = `WITH lock AS (SELECT pg_try_advisory_xact_lock($1) AS ok),
-  doomed AS (SELECT principal_id, key FROM idempotency_keys WHERE expires_at <= now() AND (SELECT ok FROM lock) ORDER BY expires_at LIMIT $2),
+/** One batch of expired keys, oldest first (a key taken over meanwhile is live again: kept). */
+const PURGE = `WITH doomed AS (SELECT principal_id, key FROM idempotency_keys WHERE expires_at <= now() ORDER BY expires_at LIMIT $1),
   gone AS (DELETE FROM idempotency_keys k USING doomed d WHERE k.principal_id = d.principal_id AND k.key = d.key AND k.expires_at <= now() RETURNING 1)
-  SELECT (SELECT ok FROM lock) AS locked, (SELECT count(*) FROM gone)::int AS deleted`;
+  SELECT count(*)::int AS deleted FROM gone`;
 
 /**
  * The stored Idempotency-Keys: looked up when a keyed write fails (was it done already?), and
  * purged once expired. Expired rows are never answered from (the lookup and the claim both compare
  * `expires_at` with now()), so the purge only bounds the table's size: every process runs it each
- * minute, one at a time.
+ * minute, one at a time (the background jobs' session advisory lock, `underSessionLock`).
  */
 @Injectable()
 export class IdempotencyStore implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly purge: RecurringTask;
   private readonly log: Logger;
 
   constructor(
@@ -51,22 +46,19 @@ export class IdempotencyStore implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(ROOT_LOGGER) rootLog: Logger,
   ) {
     this.log = rootLog.child({ component: 'idempotency' });
+    this.purge = new RecurringTask(
+      () => this.purgeExpired(),
+      (error) => this.log.warn({ err: describeUnexpected(error) }, 'idempotency key purge failed: will retry at the next interval'),
+      PURGE_INTERVAL_MS,
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.purgeExpired()
-        .catch((error: unknown) => this.log.warn({ err: describeUnexpected(error) }, 'idempotency key purge failed: will retry at the next interval'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, PURGE_INTERVAL_MS);
-    this.timer.unref();
+    this.purge.start(PURGE_INTERVAL_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.purge.stop();
   }
 
   /** The live stored answer of the principal's key, if any. */
@@ -76,16 +68,18 @@ export class IdempotencyStore implements OnApplicationBootstrap, OnModuleDestroy
     return { requestHash: row.request_hash, hashKeyVersion: row.hash_key_version, requestId: row.request_id, resourceId: row.resource_id, status: row.status, answer: row.answer };
   }
 
-  /** Deletes every expired key (in batches); returns how many, or null when another process holds the purge. */
+  /** Deletes every expired key, in batches of its own transaction each; how many, or null when another process purges. */
   async purgeExpired(): Promise<number | null> {
-    let total = 0;
-    for (;;) {
-      const [row] = (await this.dataSource.query(PURGE, [IDEMPOTENCY_PURGE_LOCK, PURGE_BATCH])) as { locked: boolean; deleted: number }[];
-      if (!row.locked) return total > 0 ? total : null;
-      total += row.deleted;
-      if (row.deleted < PURGE_BATCH) break;
-    }
-    if (total > 0) this.log.debug({ deleted: total }, 'expired idempotency keys purged');
-    return total;
+    const deleted = await underSessionLock(this.dataSource, IDEMPOTENCY_PURGE_LOCK, async (runner) => {
+      let total = 0;
+      for (;;) {
+        const [row] = (await runner.query(PURGE, [PURGE_BATCH])) as { deleted: number }[];
+        total += row.deleted;
+        if (row.deleted < PURGE_BATCH) return total;
+      }
+    });
+    if (deleted === LOCK_BUSY) return null;
+    if (deleted > 0) this.log.debug({ deleted }, 'expired idempotency keys purged');
+    return deleted;
   }
 }
