@@ -44,6 +44,9 @@ describe('what is the same request', () => {
     const messages = new Set([requestMessage(base), ...variants.map((variant) => requestMessage(variant))].map((message) => message.toString('hex')));
     expect(messages.size).toBe(variants.length + 1);
   });
+  it('refuses a body it cannot canonicalise (a number beyond double range) as the client\'s error', () => {
+    expect(() => requestMessage({ ...base, body: JSON.parse('{"marketing":1e400}') as unknown })).toThrow(expect.objectContaining({ code: 'invalid_input' }));
+  });
 });
 
 describe('the stored answer', () => {

@@ -1,4 +1,4 @@
-import { jcs } from '../common/jcs.js';
+import { jcs, JcsError } from '../common/jcs.js';
 import { VaultError } from '../common/vault-error.js';
 
 /**
@@ -63,7 +63,14 @@ export interface IdempotencyClaim {
  * could be reversed by guessing.
  */
 export function requestMessage(request: { method: string; route: string; params: unknown; purpose: string | undefined; reason: string | undefined; body: unknown }): Buffer {
-  return Buffer.from(jcs([1, request.method, request.route, { ...(request.params as object) }, request.purpose ?? null, request.reason ?? null, request.body ?? null]), 'utf8');
+  try {
+    return Buffer.from(jcs([1, request.method, request.route, { ...(request.params as object) }, request.purpose ?? null, request.reason ?? null, request.body ?? null]), 'utf8');
+  } catch (error) {
+    // Valid JSON that JSON.parse cannot hold exactly (1e400 parses to Infinity): no body of the vault
+    // takes one, so it is the client's error, whether or not the key was used before.
+    if (error instanceof JcsError) throw new VaultError('invalid_input', 'the request body holds a value with no canonical JSON form (a number beyond the range of a double)', [{ field: 'body', problem: 'a number beyond the range of a double' }]);
+    throw error;
+  }
 }
 
 /** The stored copy of an answer: the answer without the route's `omit` members (see IdempotentRoute). */
