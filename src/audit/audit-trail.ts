@@ -43,6 +43,23 @@ export class AuditTrail {
     this.resource.id = resourceId;
   }
 
+  /**
+   * What the trail says now (resource id, fields, details), to be put back by calling the returned
+   * function: a write whose transaction rolled back because its Idempotency-Key was taken undoes what
+   * it recorded while it ran (a revealed field, the id of a row never kept), so the refusal's event
+   * says what was asked, not what was undone.
+   */
+  checkpoint(): () => void {
+    const resourceId = this.resource.id;
+    const fields = { revealed: [...this.fields.revealed], masked: [...this.fields.masked], written: [...this.fields.written] };
+    const details = { ...this.details };
+    return () => {
+      this.resource.id = resourceId;
+      for (const kind of ['revealed', 'masked', 'written'] as const) this.fields[kind].splice(0, this.fields[kind].length, ...fields[kind]);
+      this.details = { ...details };
+    };
+  }
+
   toEvent(outcome: AuditEventInput['outcome'], status: number): AuditEventInput {
     return {
       requestId: this.requestId,

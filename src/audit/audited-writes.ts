@@ -5,7 +5,7 @@ import { describeUnexpected } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
 import { writeTransaction } from '../database/commit.js';
-import { CLAIMED, claimCte, claimParams, isClaimRefused, keyInUse, storedAnswer } from '../idempotency/idempotency.js';
+import { CLAIMED, claimCte, claimParams, isClaimRefused, isKeyInUse, keyInUse, storedAnswer } from '../idempotency/idempotency.js';
 import { AuditLog } from './audit-log.js';
 import type { AuditTrail } from './audit-trail.js';
 
@@ -29,13 +29,25 @@ export class AuditedWrites {
     this.log = log.child({ component: 'audit' });
   }
 
-  /** Runs `work` and records its success event (status `status`) in one transaction; `work`'s value is the answer. */
+  /**
+   * Runs `work` and records its success event (status `status`) in one transaction; `work`'s value is
+   * the answer. When the request's Idempotency-Key turns out to be taken, the transaction rolls back
+   * and so does what `work` wrote on the trail: the event of the refusal (422, 409) or of the replay
+   * names no field shown and no row that was never kept.
+   */
   async run<T>(trail: AuditTrail, status: number, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const answer = await writeTransaction(this.dataSource, async (manager) => {
-      const value = await work(manager);
-      await this.record(manager, trail, status, value);
-      return value;
-    });
+    const undo = trail.idempotency === undefined ? undefined : trail.checkpoint();
+    let answer: T;
+    try {
+      answer = await writeTransaction(this.dataSource, async (manager) => {
+        const value = await work(manager);
+        await this.record(manager, trail, status, value);
+        return value;
+      });
+    } catch (error) {
+      if (undo !== undefined && isKeyInUse(error)) undo();
+      throw error;
+    }
     trail.recorded = true;
     return answer;
   }

@@ -121,3 +121,8 @@ export function isClaimRefused(error: unknown): boolean {
 export function keyInUse(): VaultError {
   return new VaultError('idempotency_key_in_use', `another request of this principal holds this ${IDEMPOTENCY_HEADER}: retry it later`);
 }
+
+/** Whether an error is `keyInUse()`: the write found its key taken and rolled back. */
+export function isKeyInUse(error: unknown): boolean {
+  return error instanceof VaultError && error.code === 'idempotency_key_in_use';
+}
