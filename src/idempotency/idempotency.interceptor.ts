@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import { RouteRegistry } from '../access/route-registry.js';
+import { AuditLog } from '../audit/audit-log.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import { shapeError } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
@@ -25,7 +26,7 @@ import { IdempotencyStore, type StoredAnswer } from './idempotency.store.js';
  * KEK already retired, ...). Then:
  * - a live key of this principal for the same request: the stored status and answer, with
  *   `Idempotent-Replayed: true`; the attempt rolled back, so nothing is written twice; the event
- *   says `replayOf` the original request;
+ *   says `replayOf` the original request and is recorded here, before the answer is marked a replay;
  * - a live key for another request: 422 `idempotency_key_reused`;
  * - no live key: the write's own error.
  * A first attempt therefore costs the claim's insert in the write's statement, and no lookup.
@@ -39,6 +40,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     @Inject(IdempotencyStore) private readonly store: IdempotencyStore,
     @Inject(KeyRing) private readonly keys: KeyRing,
     @Inject(VAULT_CONFIG) private readonly config: VaultConfig,
+    @Inject(AuditLog) private readonly audit: AuditLog,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -77,6 +79,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
       if (stored === undefined) throw error;
       if (!same(stored)) throw new VaultError('idempotency_key_reused', `this ${IDEMPOTENCY_HEADER} was used for another request (route, resource, purpose, reason or body): use a new key for a new request`);
       trail.replayOf(stored.requestId, stored.resourceId);
+      // The replay's event is committed before anything says it is a replay: when it cannot be
+      // written, the answer is the audit log's 503, without the stored answer or the header.
+      await this.audit.record(trail.toEvent('allowed', stored.status));
+      trail.recorded = true;
       res.status(stored.status);
       res.setHeader(REPLAYED_HEADER, 'true');
       return stored.answer;
