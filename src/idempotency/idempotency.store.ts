@@ -32,8 +32,8 @@ const PURGE = `WITH doomed AS (SELECT principal_id, key FROM idempotency_keys WH
 
 /**
  * The stored Idempotency-Keys: looked up when a keyed write fails (was it done already?), and
- * purged once expired. Expired rows are never answered from (the lookup and the claim both compare
- * `expires_at` with now()), so the purge only bounds the table's size: every process runs it each
+ * purged once expired. Expired rows are never answered from (the lookup compares `expires_at` with
+ * now(), the claim with the clock), so the purge only bounds the table's size: every process runs it each
  * minute, one at a time (the background jobs' session advisory lock, `underSessionLock`).
  */
 @Injectable()

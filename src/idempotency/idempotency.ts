@@ -89,17 +89,20 @@ export function storedAnswer(answer: unknown, omit: readonly string[]): string {
  * The claim as a data-modifying CTE named `ik`, for the write's own statement: parameters
  * `$first`..`$first+7` (claimParams), `answer` an SQL expression of the stored answer (jsonb). A live
  * row is left alone (the CTE then yields no row and CLAIMED fails the statement); an expired one is
- * taken over, so a key is usable again once its TTL has passed, purged or not.
+ * taken over, so a key is usable again once its TTL has passed, purged or not. Live and expired are
+ * judged by the clock when the claim runs, and the TTL counts from then, not from the start of the
+ * write's transaction (`now()`): a write that waited on a lock past the key's expiry takes it over
+ * instead of being refused for a key nobody holds, and a key is never stored already expired.
  */
 export function claimCte(first: number, answer: string): string {
   const p = (i: number): string => `$${first + i}`;
   return `ik AS (
     INSERT INTO idempotency_keys AS k (principal_id, key, request_hash, hash_key_version, request_id, resource_id, status, answer, expires_at)
-    VALUES (${p(0)}::uuid, ${p(1)}, ${p(2)}::bytea, ${p(3)}::int, ${p(4)}::uuid, ${p(5)}::text, ${p(6)}::int, ${answer}, now() + make_interval(secs => ${p(7)}::int))
+    VALUES (${p(0)}::uuid, ${p(1)}, ${p(2)}::bytea, ${p(3)}::int, ${p(4)}::uuid, ${p(5)}::text, ${p(6)}::int, ${answer}, clock_timestamp() + make_interval(secs => ${p(7)}::int))
     ON CONFLICT (principal_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, hash_key_version = EXCLUDED.hash_key_version,
       request_id = EXCLUDED.request_id, resource_id = EXCLUDED.resource_id, status = EXCLUDED.status, answer = EXCLUDED.answer,
       created_at = now(), expires_at = EXCLUDED.expires_at
-    WHERE k.expires_at <= now()
+    WHERE k.expires_at <= clock_timestamp()
     RETURNING 1)`;
 }
 
