@@ -64,7 +64,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     return from(this.settle(next, trail, claim, (stored) => this.sameRequest(stored, claim, message), http.getResponse<Response>()));
   }
 
-  private async settle(next: CallHandler, trail: AuditTrail, claim: IdempotencyClaim, same: (stored: StoredAnswer) => boolean, res: Response): Promise<unknown> {
+  private async settle(next: CallHandler, trail: AuditTrail, claim: IdempotencyClaim, same: (stored: StoredAnswer) => Promise<boolean>, res: Response): Promise<unknown> {
     try {
       return await lastValueFrom(next.handle(), { defaultValue: undefined });
     } catch (error) {
@@ -77,7 +77,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         throw error;
       }
       if (stored === undefined) throw error;
-      if (!same(stored)) throw new VaultError('idempotency_key_reused', `this ${IDEMPOTENCY_HEADER} was used for another request (route, resource, purpose, reason or body): use a new key for a new request`);
+      if (!(await same(stored))) throw new VaultError('idempotency_key_reused', `this ${IDEMPOTENCY_HEADER} was used for another request (route, resource, purpose, reason or body): use a new key for a new request`);
       trail.replayOf(stored.requestId, stored.resourceId);
       // The replay's event is committed before anything says it is a replay: when it cannot be
       // written, the answer is the audit log's 503, without the stored answer or the header.
@@ -89,9 +89,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
   }
 
-  /** Constant-time comparison of the digests, under the KEK version the stored one was made with. */
-  private sameRequest(stored: StoredAnswer, claim: IdempotencyClaim, message: Buffer): boolean {
-    const digest = stored.hashKeyVersion === claim.hashKeyVersion ? claim.requestHash : this.keys.requestDigestUnder(stored.hashKeyVersion, message);
+  /**
+   * Constant-time comparison of the digests, under the KEK version the stored one was made with. A
+   * version newer than this process's active one was stored by a process that loaded a rotation this
+   * one has not seen yet (key rings refresh each second): loaded now, so that retry is not a 422
+   * (which a client could take for its key having been spent, and retry with a new one: a duplicate).
+   */
+  private async sameRequest(stored: StoredAnswer, claim: IdempotencyClaim, message: Buffer): Promise<boolean> {
+    let digest = stored.hashKeyVersion === claim.hashKeyVersion ? claim.requestHash : this.keys.requestDigestUnder(stored.hashKeyVersion, message);
+    if (digest === undefined && stored.hashKeyVersion > claim.hashKeyVersion) {
+      // A ring that cannot be loaded now leaves the answer as it was (422): never a 5xx for a lookup.
+      await this.keys.load().catch(() => undefined);
+      digest = this.keys.requestDigestUnder(stored.hashKeyVersion, message);
+    }
     return digest !== undefined && digest.length === stored.requestHash.length && timingSafeEqual(digest, stored.requestHash);
   }
 }

@@ -454,7 +454,9 @@ describe('Idempotency-Key under attack', () => {
       const invalid = await create(ingest2, key, { personal: { fullName: 'Data Key Person', email: 'not-an-email' } }).expect(400);
       const conflictish = await vault.http().post(`/v1/keys/${await count(vault, "SELECT version FROM kek_versions WHERE state = 'active'")}/retire`).set('Authorization', admin.authHeader).set('Idempotency-Key', key).expect(409);
       const held = await consents(id, key).send({ marketing: true }).expect(200);
-      for (const res of [first, refused, invalid, conflictish, held]) expect(res.text).not.toContain(key);
+      const unauthenticated = await vault.http().post('/v1/customers').set('Authorization', `Bearer cv_${'x'.repeat(43)}`).set('Idempotency-Key', key).send({ personal: { fullName: 'Data Key Person' } }).expect(401);
+      const forbidden = await create(support, key, { personal: { fullName: 'Data Key Person' } }).expect(403);
+      for (const res of [first, refused, invalid, conflictish, held, unauthenticated, forbidden]) expect(res.text).not.toContain(key);
       expect(await vault.sql<{ key: string }>('SELECT key FROM idempotency_keys WHERE key = $1 AND principal_id = $2', [key, ingest.id])).toEqual([{ key }]);
     }
     // As sent, and as JSON text escapes it (the scan reads rows and log lines as JSON).
@@ -705,6 +707,39 @@ describe('outcome_unknown, then a retry with ANOTHER body (TCP proxy cutting the
     await correct('Swap Correction Two').expect(422);
     expect(await count(vault, 'SELECT revision FROM customers WHERE id = $1', [id])).toBe(revision + 1);
     expect((await correct('Swap Correction One').expect(200)).headers[REPLAYED]).toBe('true');
+  });
+});
+
+describe('two vault processes on one database, one of them rotating the KEK the request digests are keyed with', () => {
+  let first: TestApp;
+  let second: TestApp;
+  let ingest: TestPrincipal;
+  let admin: TestPrincipal;
+
+  beforeAll(async () => {
+    first = await startTestApp();
+    second = await startTestApp({ databaseUrl: first.databaseUrl, rootKey: first.rootKey, dataDir: first.dataDir });
+    ingest = await createPrincipal(first, { roles: ['ingest'] });
+    admin = await createPrincipal(first, { roles: ['admin'] });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('a retry that lands on the process which has not loaded the new KEK yet (it refreshes each second) is still a replay, not 422', async () => {
+    // Three rounds: each time the second process refreshes its key ring within the few milliseconds
+    // between the rotation and the retry, that round proves nothing; all three doing so is unlikely.
+    for (let round = 0; round < 3; round++) {
+      const id = (await first.http().post('/v1/customers').set('Authorization', ingest.authHeader).send({ personal: { fullName: `Cross Process ${round}` } }).expect(201)).body.id as string;
+      const key = randomUUID();
+      const correct = (vault: TestApp) => vault.http().patch(`/v1/customers/${id}`).set('Authorization', ingest.authHeader).set('Idempotency-Key', key).send({ personal: { fullName: `Cross Process Corrected ${round}` } });
+      await first.http().post('/v1/keys/rotate').set('Authorization', admin.authHeader).expect(202);
+      const original = await correct(first).expect(200);
+      const retry = await correct(second);
+      expect({ round, status: retry.status, code: retry.body.error?.code, replayed: retry.headers[REPLAYED] }).toEqual({ round, status: 200, code: undefined, replayed: 'true' });
+      expect(retry.body).toEqual(original.body);
+    }
   });
 });
 
