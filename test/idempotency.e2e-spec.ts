@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Response } from 'supertest';
 import { IdempotencyStore } from '../src/idempotency/idempotency.store.js';
+import { count, eventsOf } from './helpers/audit-events.js';
 import { findLeaks } from './helpers/leak-scan.js';
 import { PgCutProxy } from './helpers/pg-cut-proxy.js';
 import { createPrincipal, type TestPrincipal } from './helpers/principals.js';
@@ -23,27 +24,6 @@ const NEEDLES = ['Idempotina', 'Quarrington', 'idempotina.quarrington', '9123456
 const HOLD_REASON = 'suspected takeover, ticket HOLD-8812';
 
 const REPLAYED = 'idempotent-replayed';
-
-interface EventRow {
-  request_id: string;
-  action: string;
-  outcome: string;
-  status: number;
-  resource_id: string | null;
-  fields_written: string[];
-  fields_revealed: string[];
-  details: Record<string, unknown> | null;
-}
-
-async function eventsOf(vault: TestApp, requestId: string): Promise<EventRow[]> {
-  const columns = 'request_id, action, outcome, status, resource_id, fields_written, fields_revealed, details';
-  return vault.sql<EventRow>(`SELECT ${columns} FROM audit_pending WHERE request_id = $1 UNION ALL SELECT ${columns} FROM audit_events WHERE request_id = $1`, [requestId]);
-}
-
-async function count(vault: TestApp, sql: string, params: unknown[] = []): Promise<number> {
-  const [row] = await vault.sql<{ n: number }>(`SELECT (${sql})::int AS n`, params);
-  return row!.n;
-}
 
 const requestIdOf = (res: Response): string => res.headers['x-request-id'] as string;
 

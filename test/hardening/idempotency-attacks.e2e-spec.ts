@@ -5,6 +5,7 @@ import { connect, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { Response } from 'supertest';
 import { IdempotencyStore } from '../../src/idempotency/idempotency.store.js';
+import { count, eventsOf, type EventRow } from '../helpers/audit-events.js';
 import { PgCutProxy } from '../helpers/pg-cut-proxy.js';
 import { createPrincipal, type TestPrincipal } from '../helpers/principals.js';
 import { createTestDatabase, dropTestDatabase, startTestApp, type TestApp } from '../helpers/test-app.js';
@@ -20,29 +21,6 @@ import { waitFor } from '../helpers/wait.js';
  */
 
 const REPLAYED = 'idempotent-replayed';
-
-interface EventRow {
-  request_id: string;
-  action: string;
-  outcome: string;
-  status: number;
-  resource_id: string | null;
-  fields_written: string[];
-  fields_revealed: string[];
-  fields_masked: string[];
-  details: Record<string, unknown> | null;
-}
-
-const EVENT_COLUMNS = 'request_id, action, outcome, status, resource_id, fields_written, fields_revealed, fields_masked, details';
-
-async function eventsOf(vault: TestApp, requestId: string): Promise<EventRow[]> {
-  return vault.sql<EventRow>(`SELECT ${EVENT_COLUMNS} FROM audit_pending WHERE request_id = $1 UNION ALL SELECT ${EVENT_COLUMNS} FROM audit_events WHERE request_id = $1`, [requestId]);
-}
-
-async function count(vault: TestApp, sql: string, params: unknown[] = []): Promise<number> {
-  const [row] = await vault.sql<{ n: number }>(`SELECT (${sql})::int AS n`, params);
-  return row!.n;
-}
 
 const requestIdOf = (res: Response): string => res.headers['x-request-id'] as string;
 const keyRows = (vault: TestApp, key: string): Promise<number> => count(vault, 'SELECT count(*) FROM idempotency_keys WHERE key = $1', [key]);
