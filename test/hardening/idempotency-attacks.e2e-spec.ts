@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { Response } from 'supertest';
-import { IdempotencyStore } from '../../src/idempotency/idempotency.store.js';
+import { IDEMPOTENCY_PURGE_LOCK, IdempotencyStore } from '../../src/idempotency/idempotency.store.js';
 import { count, eventsOf, type EventRow } from '../helpers/audit-events.js';
 import { PgCutProxy } from '../helpers/pg-cut-proxy.js';
 import { createPrincipal, type TestPrincipal } from '../helpers/principals.js';
@@ -584,7 +584,7 @@ describe('Idempotency-Key at its expiry (VAULT_IDEMPOTENCY_TTL=2s) and the purge
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM customers WHERE id = $1 FOR UPDATE', [id]);
       const retry = correct().then((res) => res);
-      await waitFor('the retry to wait on the row lock', async () => ((await count(vault, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")) > 0 ? true : undefined));
+      await waitFor('the retry to wait on the row lock', async () => ((await count(vault, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event <> 'advisory' AND datname = current_database()")) > 0 ? true : undefined));
       await sleep((await expiresIn(key)) + 100);
       await blocker.query('COMMIT');
       const res = await retry;
@@ -611,7 +611,7 @@ describe('Idempotency-Key at its expiry (VAULT_IDEMPOTENCY_TTL=2s) and the purge
     const other = new pg.Client({ connectionString: vault.databaseUrl });
     await other.connect();
     try {
-      await other.query('SELECT pg_advisory_lock($1)', [0x6376_696b]);
+      await other.query('SELECT pg_advisory_lock($1)', [IDEMPOTENCY_PURGE_LOCK]);
       expect(await store.purgeExpired()).toBeNull();
     } finally {
       await other.end();
