@@ -25,7 +25,7 @@ import { liveLoads, runLoad } from './lib/loader.js';
 import { CpuMeter, procStatusBytes, RssSampler, runNode, type NodeChild } from './lib/procs.js';
 import { comparisonTable, cpuTable, evaluate, fmt, median, MiB, SCENARIO_LABELS, spreadTable, summarise, type Pair, type Scenario } from './lib/report.js';
 import { fillDeks, rotateWhileServing, type RotationResult } from './lib/rotation.js';
-import { BASELINE_MAIN, baseEnv, DIST, LOAD_WORKER, passedThroughVaultEnv, ROOT, Stack, VAULT_CLI, VAULT_MAIN, type Seeded } from './lib/stack.js';
+import { BASELINE_MAIN, baseEnv, DIST, LOAD_WORKER, passedThroughVaultEnv, ROOT, Stack, VAULT_CLI, VAULT_MAIN, VAULT_STACK, type Seeded, type Target } from './lib/stack.js';
 
 const RSS_TARGET_MIB = 300;
 const EXPORT_RSS_TARGET_MIB = 200;
@@ -171,10 +171,15 @@ async function settle(stack: Stack, monitor: pg.Client, options: Options): Promi
   await sleep(options.pauseMs);
 }
 
-function runLine(scenario: Scenario, c: number, label: string, r: LoadResult): string {
+/** How a target is named in progress lines and titles. */
+function label(target: Target): string {
+  return target === 'vault' ? 'vault' : `baseline-${target}`;
+}
+
+function runLine(scenario: Scenario, c: number, name: string, r: LoadResult): string {
   const bad = r.non2xx + r.errors > 0 ? `  FAILED: non-2xx ${r.non2xx}, errors ${r.errors} ${JSON.stringify(r.statusCodes)}` : '';
   const cpu = r.cpu && r.requests > 0 ? `, CPU per request: app ${((r.cpu.appMs * 1000) / r.requests).toFixed(0)} µs, PostgreSQL ${((r.cpu.pgMs * 1000) / r.requests).toFixed(0)} µs` : '';
-  return `  ${scenario} c=${c} ${label}: ${fmt.int(r.rps)} req/s, p50 ${fmt.ms(r.latency.p50)} ms, p99 ${fmt.ms(r.latency.p99)} ms${cpu}${bad}`;
+  return `  ${scenario} c=${c} ${name}: ${fmt.int(r.rps)} req/s, p50 ${fmt.ms(r.latency.p50)} ms, p99 ${fmt.ms(r.latency.p99)} ms${cpu}${bad}`;
 }
 
 async function compare(options: Options, tmp: string): Promise<number> {
@@ -186,7 +191,7 @@ async function compare(options: Options, tmp: string): Promise<number> {
   const stack = new Stack(server, tmp, log);
   onCleanup(() => stack.stop());
   await stack.startVault();
-  await stack.startBaseline();
+  for (const http of options.baselines) await stack.startBaseline(http);
   const roles = options.auditApi ? (['ingest', 'billing', 'support', 'security'] as const) : (['ingest', 'billing', 'support'] as const);
   await stack.createPrincipals([...roles]);
   const monitor = new pg.Client({ connectionString: stack.vaultDbUrl, application_name: 'cv-bench-monitor' });
@@ -195,26 +200,24 @@ async function compare(options: Options, tmp: string): Promise<number> {
 
   // Both get the same request bytes, auth header included (the baseline ignores it).
   const seedHeaders = stack.bearer('ingest');
-  const seeded: Record<'vault' | 'baseline', Seeded> = {
-    vault: await stack.seed('vault', options.customers, options.seedConcurrency, seedHeaders),
-    baseline: await stack.seed('baseline', options.customers, options.seedConcurrency, seedHeaders),
-  };
-  // Fresh statistics for both planners, and no autovacuum catching up on the seed mid-run.
+  const targets: Target[] = ['vault', ...options.baselines];
+  const seeded: Partial<Record<Target, Seeded>> = {};
+  for (const target of targets) seeded[target] = await stack.seed(target, options.customers, options.seedConcurrency, seedHeaders);
+  // Fresh statistics for every planner, and no autovacuum catching up on the seed mid-run.
   await monitor.query('VACUUM ANALYZE');
-  await server.admin((client) => client.query('VACUUM ANALYZE'), stack.baselineDbUrl);
+  for (const baseline of stack.baselines.values()) await server.admin((client) => client.query('VACUUM ANALYZE'), baseline.dbUrl);
 
   const vault = stack.vault as NodeChild;
-  const baseline = stack.baseline as NodeChild;
-  const config = (target: 'vault' | 'baseline', scenario: Scenario, connections: number, durationSeconds: number, tag: string): LoadConfig => ({
-    url: target === 'vault' ? stack.vaultUrl : stack.baselineUrl,
+  const config = (target: Target, scenario: Scenario, connections: number, durationSeconds: number, tag: string): LoadConfig => ({
+    url: stack.url(target),
     connections,
     durationSeconds,
     timeoutSeconds: options.timeoutSeconds,
     ops: opsFor(scenario, stack),
-    ids: seeded[target].ids,
-    emails: seeded[target].emails,
+    ids: (seeded[target] as Seeded).ids,
+    emails: (seeded[target] as Seeded).emails,
     tag,
-    title: `${target} ${scenario} c=${connections}`,
+    title: `${label(target)} ${scenario} c=${connections}`,
   });
 
   const pairs: Pair[] = [];
@@ -226,31 +229,33 @@ async function compare(options: Options, tmp: string): Promise<number> {
     if (options.warmupSeconds > 0) {
       // JIT, pools and caches warm on both sides before anything is measured.
       const c = Math.max(...options.connections);
-      for (const target of ['vault', 'baseline'] as const) {
+      for (const target of targets) {
         await settle(stack, monitor, options);
         warmups[`${scenario}/${target}`] = await runLoad(config(target, scenario, c, options.warmupSeconds, `${scenario}-warm-${target}`));
       }
     }
     for (const c of options.connections) {
-      const runs: Record<'vault' | 'baseline', LoadResult[]> = { vault: [], baseline: [] };
+      const runs = new Map<Target, LoadResult[]>(targets.map((target) => [target, []]));
       for (let r = 1; r <= options.repeat; r++) {
-        for (const target of ['vault', 'baseline'] as const) {
+        for (const target of targets) {
           await settle(stack, monitor, options);
           const sampler = target === 'vault' ? new RssSampler(vault.pid).start() : undefined;
-          const cpu = new CpuMeter((target === 'vault' ? vault : baseline).pid).start();
+          const cpu = new CpuMeter((stack.child(target) as NodeChild).pid).start();
           const result = await runLoad(config(target, scenario, c, options.durationSeconds, `${scenario}-c${c}-r${r}-${target}`));
           result.cpu = cpu.stop();
           if (sampler) peakRss = Math.max(peakRss, sampler.stop());
-          runs[target].push(result);
-          log(runLine(scenario, c, `#${r} ${target}`, result));
+          runs.get(target)?.push(result);
+          log(runLine(scenario, c, `#${r} ${label(target)}`, result));
         }
       }
-      const v = summarise(runs.vault);
-      const b = summarise(runs.baseline);
-      pairs.push({ scenario, connections: c, vault: v, baseline: b, ratio: v.rps / b.rps, p99Ratio: v.p99 / b.p99 });
+      const v = summarise(runs.get('vault') ?? []);
+      for (const http of options.baselines) {
+        const b = summarise(runs.get(http) ?? []);
+        pairs.push({ scenario, connections: c, baselineStack: http, vault: v, baseline: b, ratio: v.rps / b.rps, p99Ratio: v.p99 / b.p99 });
+      }
     }
   }
-  evaluate(pairs);
+  evaluate(pairs, VAULT_STACK);
   const hwm = procStatusBytes(vault.pid, 'VmHWM') ?? 0;
   const measuredMinutes = (Date.now() - started) / 60_000;
 
@@ -265,18 +270,27 @@ async function compare(options: Options, tmp: string): Promise<number> {
 
   const rssVerdict = peakRss / MiB <= RSS_TARGET_MIB ? 'PASS' : 'MISS';
   const md: string[] = [
-    `### Vault vs plaintext baseline`,
+    `### Vault vs plaintext baseline${options.baselines.length > 1 ? 's' : ''}`,
     '',
-    `${machineLine(pgInfo)}. ${options.customers.toLocaleString('en-US')} customers seeded in each; ${options.repeat} alternating vault/baseline pairs of ${options.durationSeconds} s per row (after a ${options.warmupSeconds} s warm-up per scenario), medians; commit ${git(['rev-parse', '--short', 'HEAD']) ?? '?'}, ${new Date().toISOString().slice(0, 10)}.`,
-    '',
-    comparisonTable(pairs),
-    '',
-    'CPU per request (median of the runs; app: the vault or baseline process, PostgreSQL: all its processes):',
-    '',
-    cpuTable(pairs),
+    `${machineLine(pgInfo)}. The vault on ${VAULT_STACK}; baseline${options.baselines.length > 1 ? 's' : ''} on ${options.baselines.join(' and ')}. ${options.customers.toLocaleString('en-US')} customers seeded in each; ${options.repeat} alternating rounds (vault, then ${options.baselines.map((b) => `${b} baseline`).join(', then ')}) of ${options.durationSeconds} s per row (after a ${options.warmupSeconds} s warm-up per scenario), medians; commit ${git(['rev-parse', '--short', 'HEAD']) ?? '?'}, ${new Date().toISOString().slice(0, 10)}.`,
+  ];
+  for (const http of options.baselines) {
+    const mine = pairs.filter((p) => p.baselineStack === http);
+    md.push(
+      '',
+      `#### Against the ${http} baseline${http === VAULT_STACK ? ' (same HTTP stack as the vault: the targets are judged here)' : ' (ratios only)'}`,
+      '',
+      comparisonTable(mine),
+      '',
+      'CPU per request (median of the runs; app: the vault or baseline process, PostgreSQL: all its processes):',
+      '',
+      cpuTable(mine),
+    );
+  }
+  md.push(
     '',
     `Peak RSS of the vault under load: ${(peakRss / MiB).toFixed(0)} MiB (VmRSS sampled every 250 ms during the measured runs), target ≤ ${RSS_TARGET_MIB} MiB: **${rssVerdict}**; VmHWM over the whole run, seeding included: ${(hwm / MiB).toFixed(0)} MiB.`,
-  ];
+  );
   if (auditApi) {
     const v = auditApi.verify;
     const e = auditApi.export;
@@ -288,14 +302,16 @@ async function compare(options: Options, tmp: string): Promise<number> {
       `| GET /v1/audit/export?format=ndjson | ${fmt.int(e.lines)} events, ${(e.bytes / MiB).toFixed(1)} MiB in ${e.seconds.toFixed(2)} s; vault RSS ${e.rssBeforeMiB.toFixed(0)} → peak ${e.peakRssMiB.toFixed(0)} MiB | ≤ ${EXPORT_RSS_TARGET_MIB} MiB for 1M events: ${e.error ? `**FAILED** (${e.error})` : e.lines < 1_000_000 ? `measured on ${fmt.int(e.lines)} events only (see --only export)` : e.peakRssMiB <= EXPORT_RSS_TARGET_MIB ? '**PASS**' : '**MISS**'} |`,
     );
   }
-  md.push('', '<details><summary>req/s of every run</summary>', '', spreadTable(pairs), '', '</details>');
+  for (const http of options.baselines) {
+    md.push('', `<details><summary>req/s of every run (${http} baseline)</summary>`, '', spreadTable(pairs.filter((p) => p.baselineStack === http)), '', '</details>');
+  }
   const markdown = md.join('\n');
 
   const file = writeResults('compare', {
     options,
     postgres: pgInfo,
     vaultEnv: passedThroughVaultEnv(),
-    seed: { vaultSeconds: seeded.vault.seconds, baselineSeconds: seeded.baseline.seconds },
+    seed: Object.fromEntries(targets.map((target) => [target, seeded[target]?.seconds])),
     measuredMinutes,
     pairs,
     warmups,

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createApp } from './app.js';
+import { createApp, type VaultApp } from './app.js';
 import { runClusterPrimary } from './cluster/cluster.js';
 import { openRuntime } from './bootstrap.js';
 import { createRootLogger } from './common/logger.js';
@@ -32,7 +31,7 @@ async function main(): Promise<void> {
     return;
   }
   let runtime: VaultRuntime | undefined;
-  let app: NestExpressApplication | undefined;
+  let app: VaultApp | undefined;
   let stopping = false;
 
   const shutdown = async (signal: string): Promise<void> => {
@@ -65,7 +64,6 @@ async function main(): Promise<void> {
     runtime = await openRuntime({ config, log });
     app = await createApp(runtime);
     const server = app.getHttpServer();
-    server.keepAliveTimeout = 5_000;
     await app.listen(config.port, config.host);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

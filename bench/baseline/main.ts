@@ -1,17 +1,21 @@
 /**
- * Plaintext baseline for the benchmark: the vault's stack (NestJS on express, TypeORM DataSource,
+ * Plaintext baseline for the benchmark: the vault's stack (NestJS on Fastify, TypeORM DataSource,
  * raw SQL, pg pool of the same size) and table shape, minus what the vault adds: auth, purpose,
  * policy, encryption, blind indexes, audit.
  *
- *   PORT=8090 DATABASE_URL=postgres://... node dist/bench/baseline/main.js
+ *   PORT=8090 DATABASE_URL=postgres://... [BASELINE_HTTP=fastify|express] node dist/bench/baseline/main.js
+ *
+ * BASELINE_HTTP picks the HTTP stack: `fastify` (default; the vault's own, for the headline ratio)
+ * with Fastify's JSON parser, or `express` (NestJS on Express with `express.json`, the stack the
+ * vault ran on before issue 16) for the comparison against an Express app. Both with the vault's
+ * body limit (VAULT_BODY_LIMIT default 64kb) and keep-alive timeout.
  *
  * Creates its table if missing; stops on SIGTERM/SIGINT (and by itself if its parent goes away).
  */
 import 'reflect-metadata';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import express from 'express';
+import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { BaselineCustomersController, BaselineHealthController } from './customers.controller.js';
 import { BASELINE_SCHEMA } from './schema.js';
@@ -52,13 +56,12 @@ async function main(): Promise<void> {
   await dataSource.initialize();
   for (const statement of BASELINE_SCHEMA) await dataSource.query(statement);
 
-  const app = await NestFactory.create<NestExpressApplication>(BaselineModule.forRoot(dataSource), { bodyParser: false, logger: ['error', 'warn'] });
-  app.disable('x-powered-by');
-  app.set('query parser', 'simple');
-  // The vault's body limit (VAULT_BODY_LIMIT default 64kb), same express.json parser.
-  app.use(express.json({ limit: 64 * 1024, strict: true }));
-  const server = app.getHttpServer();
-  server.keepAliveTimeout = 5_000;
+  const stack = env('BASELINE_HTTP', 'fastify');
+  if (stack !== 'fastify' && stack !== 'express') {
+    process.stderr.write(`baseline: BASELINE_HTTP must be fastify or express, not ${stack}\n`);
+    process.exit(1);
+  }
+  const app = stack === 'fastify' ? await fastifyApp(dataSource) : await expressApp(dataSource);
   await app.listen(port, host);
 
   let stopping = false;
@@ -78,7 +81,27 @@ async function main(): Promise<void> {
   setInterval(() => {
     if (process.ppid !== parent) void stop();
   }, 1_000).unref();
-  process.stdout.write(`baseline listening on http://${host}:${port}\n`);
+  process.stdout.write(`baseline (${stack}) listening on http://${host}:${port}\n`);
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+/** NestJS on Fastify, as the vault: Fastify's own JSON parser with the body limit. */
+async function fastifyApp(dataSource: DataSource): Promise<INestApplication> {
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT, keepAliveTimeout: 5_000, return503OnClosing: false });
+  return NestFactory.create(BaselineModule.forRoot(dataSource), adapter, { bodyParser: false, logger: ['error', 'warn'] });
+}
+
+/** NestJS on Express (loaded only here: a devDependency kept for this comparison), with express.json. */
+async function expressApp(dataSource: DataSource): Promise<INestApplication> {
+  const { default: express } = await import('express');
+  const app = await NestFactory.create<import('@nestjs/platform-express').NestExpressApplication>(BaselineModule.forRoot(dataSource), { bodyParser: false, logger: ['error', 'warn'] });
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(express.json({ limit: BODY_LIMIT, strict: true }));
+  app.getHttpServer().keepAliveTimeout = 5_000;
+  return app;
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,6 @@
 /** Command line of `npm run bench -- [flags]`. */
 import { SCENARIOS, type Scenario } from './report.js';
+import { BASELINE_STACKS, type BaselineStack } from './stack.js';
 
 export const ONLY = ['rotation', 'verify', 'export', 'coldstart'] as const;
 export type Only = (typeof ONLY)[number];
@@ -11,6 +12,8 @@ export interface Options {
   connections: number[];
   repeat: number;
   scenarios: Scenario[];
+  /** The baselines to measure against, in this order; the first one the vault's own stack is the headline. */
+  baselines: BaselineStack[];
   only?: Only;
   events: number;
   deks: number;
@@ -29,8 +32,11 @@ export const USAGE = `npm run bench -- [flags]
   --warmup S           unmeasured warm-up per scenario and system (default 2; 0 to skip)
   --customers N        customers seeded into each system (default 20000)
   --connections A,B    concurrency levels (default 16,64)
-  --repeat N           alternating vault/baseline pairs per scenario and level (default 3)
+  --repeat N           alternating vault/baseline rounds per scenario and level (default 3)
   --scenarios LIST     create,read,masked,search,mix (default all)
+  --baselines LIST     HTTP stacks of the plaintext baseline: fastify (the vault's own, the
+                       headline ratio and the targets), express (NestJS on Express); default fastify.
+                       Each gets its own process and database; every round runs the vault, then each.
   --no-audit-api       skip GET /v1/audit/verify and /export on the vault after the comparison
   --pause MS           idle time between runs, after the audit backlog is sealed (default 1000)
   --seed-concurrency N parallel requests while seeding (default 32)
@@ -60,6 +66,7 @@ export function parseArgs(argv: string[]): Options {
     connections: [16, 64],
     repeat: 3,
     scenarios: [...SCENARIOS],
+    baselines: ['fastify'],
     events: 1_000_000,
     deks: 1_000_000,
     seedConcurrency: 32,
@@ -100,6 +107,12 @@ export function parseArgs(argv: string[]): Options {
         for (const s of list) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
         // Keep the canonical order: the search target refers to the read scenario's baseline.
         options.scenarios = SCENARIOS.filter((s) => list.includes(s));
+        break;
+      }
+      case '--baselines': {
+        const list = value().split(',').map((s) => s.trim());
+        for (const s of list) if (!(BASELINE_STACKS as readonly string[]).includes(s)) throw new Error(`unknown baseline ${s} (${BASELINE_STACKS.join(', ')})`);
+        options.baselines = [...new Set(list)] as BaselineStack[];
         break;
       }
       case '--only': {

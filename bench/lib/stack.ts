@@ -47,13 +47,27 @@ export interface Seeded {
   seconds: number;
 }
 
+/** The HTTP stacks the plaintext baseline runs on (bench/baseline, BASELINE_HTTP); the vault's own is `fastify`. */
+export const BASELINE_STACKS = ['fastify', 'express'] as const;
+export type BaselineStack = (typeof BASELINE_STACKS)[number];
+/** The stack the vault runs on: the baseline on it gives the headline ratio. */
+export const VAULT_STACK: BaselineStack = 'fastify';
+
+/** One running baseline: its process, URL and database. */
+export interface Baseline {
+  child: NodeChild;
+  url: string;
+  dbUrl: string;
+}
+
+/** What a run is measured on: the vault, or the baseline on one HTTP stack. */
+export type Target = 'vault' | BaselineStack;
+
 export class Stack {
   vault?: NodeChild;
-  baseline?: NodeChild;
+  readonly baselines = new Map<BaselineStack, Baseline>();
   vaultUrl = '';
-  baselineUrl = '';
   vaultDbUrl = '';
-  baselineDbUrl = '';
   readonly rootKey = randomBytes(32).toString('base64');
   tokens: Tokens = {};
   private vaultEnv: NodeJS.ProcessEnv = {};
@@ -88,13 +102,29 @@ export class Stack {
     this.log(`vault ready on ${this.vaultUrl} (pid ${this.vault.pid}) in ${(ms / 1000).toFixed(1)} s`);
   }
 
-  async startBaseline(): Promise<void> {
-    this.baselineDbUrl = await this.server.createDatabase('cv_bench_baseline');
+  /** Starts the baseline on one HTTP stack, with a database of its own. */
+  async startBaseline(http: BaselineStack): Promise<void> {
+    const dbUrl = await this.server.createDatabase(`cv_bench_baseline_${http}`);
     const port = await freePort();
-    this.baselineUrl = `http://127.0.0.1:${port}`;
-    this.baseline = new NodeChild('baseline', BASELINE_MAIN, [], { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: this.baselineDbUrl, PORT: String(port), HOST: '127.0.0.1' }, [...startScriptNodeFlags(), ...nodeArgsFor('BASELINE')]);
-    const ms = await waitForHttp(`${this.baselineUrl}/readyz`, this.baseline, 60_000);
-    this.log(`baseline ready on ${this.baselineUrl} (pid ${this.baseline.pid}) in ${(ms / 1000).toFixed(1)} s`);
+    const url = `http://127.0.0.1:${port}`;
+    const env = { ...baseEnv(), NODE_ENV: 'production', DATABASE_URL: dbUrl, PORT: String(port), HOST: '127.0.0.1', BASELINE_HTTP: http };
+    const child = new NodeChild(`baseline-${http}`, BASELINE_MAIN, [], env, [...startScriptNodeFlags(), ...nodeArgsFor('BASELINE')]);
+    this.baselines.set(http, { child, url, dbUrl });
+    const ms = await waitForHttp(`${url}/readyz`, child, 60_000);
+    this.log(`baseline (${http}) ready on ${url} (pid ${child.pid}) in ${(ms / 1000).toFixed(1)} s`);
+  }
+
+  /** The process of a target. */
+  child(target: Target): NodeChild | undefined {
+    return target === 'vault' ? this.vault : this.baselines.get(target)?.child;
+  }
+
+  /** The base URL of a target. */
+  url(target: Target): string {
+    if (target === 'vault') return this.vaultUrl;
+    const baseline = this.baselines.get(target);
+    if (baseline === undefined) throw new Error(`no ${target} baseline`);
+    return baseline.url;
   }
 
   /** One principal per role through the CLI (`principal:create`; the token is the last stdout line). */
@@ -120,8 +150,8 @@ export class Stack {
   }
 
   /** Creates `count` customers through POST /v1/customers with bounded concurrency; keeps ids in order. */
-  async seed(target: 'vault' | 'baseline', count: number, concurrency: number, headers: Record<string, string>): Promise<Seeded> {
-    const base = target === 'vault' ? this.vaultUrl : this.baselineUrl;
+  async seed(target: Target, count: number, concurrency: number, headers: Record<string, string>): Promise<Seeded> {
+    const base = this.url(target);
     const ids: string[] = new Array<string>(count);
     const started = Date.now();
     let next = 0;
@@ -136,7 +166,7 @@ export class Stack {
           try {
             response = await fetch(`${base}/v1/customers`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(30_000) });
           } catch (error) {
-            const child = target === 'vault' ? this.vault : this.baseline;
+            const child = this.child(target);
             if (child && !child.running) throw new Error(`the ${target} exited while seeding:\n${child.output()}`, { cause: error });
             const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
             if (attempt++ < 3) {
@@ -166,13 +196,13 @@ export class Stack {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
     const seconds = (Date.now() - started) / 1000;
-    this.log(`seeded ${count} customers into the ${target} in ${seconds.toFixed(1)} s (${Math.round(count / seconds)}/s at concurrency ${concurrency})`);
+    this.log(`seeded ${count} customers into ${target === 'vault' ? 'the vault' : `the ${target} baseline`} in ${seconds.toFixed(1)} s (${Math.round(count / seconds)}/s at concurrency ${concurrency})`);
     return { ids, emails: Array.from({ length: count }, (_, i) => email('seed', i)), seconds };
   }
 
-  /** Stops both servers (SIGTERM, then SIGKILL after the timeout). */
+  /** Stops every server (SIGTERM, then SIGKILL after the timeout). */
   async stop(): Promise<void> {
-    await Promise.all([this.vault?.stop(20_000), this.baseline?.stop(10_000)]);
+    await Promise.all([this.vault?.stop(20_000), ...[...this.baselines.values()].map((b) => b.child.stop(10_000))]);
   }
 }
 

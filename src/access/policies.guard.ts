@@ -1,13 +1,13 @@
 import { createParamDecorator, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { AuditTrail, clientIpOf } from '../audit/audit-trail.js';
 import { VaultError } from '../common/vault-error.js';
 import { AccessPolicy, type DeclaredAccess } from './access-policy.js';
 import { RouteRegistry } from './route-registry.js';
 import type { Purpose } from './vocabulary.js';
 
-declare module 'express-serve-static-core' {
-  interface Request {
+declare module 'fastify' {
+  interface FastifyRequest {
     /** The purpose and reason of the request, checked by the PoliciesGuard. */
     access?: DeclaredAccess;
   }
@@ -36,7 +36,7 @@ export class PoliciesGuard implements CanActivate {
     const route = this.routes.of(context.getHandler());
     if (route === undefined) throw new VaultError('internal', 'route not registered');
     if (route.public) return true;
-    const req = context.switchToHttp().getRequest<Request>();
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
     const actor = req.actor;
     if (actor === undefined || route.policy === null || route.audit === null) throw new VaultError('unauthenticated', 'authentication required');
 
@@ -62,7 +62,7 @@ export class PoliciesGuard implements CanActivate {
  * @Policy requires one (never undefined there).
  */
 export const DeclaredPurpose = createParamDecorator((need: 'required' | undefined, context: ExecutionContext): Purpose | undefined => {
-  const purpose = context.switchToHttp().getRequest<Request>().access?.purpose;
+  const purpose = context.switchToHttp().getRequest<FastifyRequest>().access?.purpose;
   if (need === 'required' && purpose === undefined) throw new VaultError('internal', '@DeclaredPurpose(\'required\') on a route whose @Policy does not require a purpose');
   return purpose;
 });

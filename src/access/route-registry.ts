@@ -6,8 +6,14 @@ import { IDEMPOTENT, type IdempotentRoute } from '../idempotency/idempotency.js'
 import { IS_PUBLIC } from '../principals/public.decorator.js';
 import { POLICY, type RoutePolicy } from './route-policy.js';
 
-/** Where callers are authenticated before anything else (body parsing, routing): see `authenticateFirst`. */
+/** Where callers are authenticated before anything else (body parsing, guards, handlers): see `authenticateFirst`. */
 export const AUTHENTICATED_PREFIX = '/v1';
+
+/** `/v1` or below it, in any case (routes are matched case-insensitively). */
+export function isUnderAuthenticatedPrefix(path: string): boolean {
+  const lower = path.toLowerCase();
+  return lower === AUTHENTICATED_PREFIX || lower.startsWith(`${AUTHENTICATED_PREFIX}/`);
+}
 
 /** What a route declared, resolved once at start-up. Non-public routes have both `policy` and `audit`. */
 export interface RouteSpec {
@@ -89,7 +95,7 @@ export class RouteRegistry implements OnModuleInit {
             if (!isPublic && !audit) problems.push(`${where} declares no @Audited(...)`);
             if (!isPublic && WRITE_METHODS.has(method) && !idempotent) problems.push(`${where} declares no @Idempotent(...) (src/idempotency/idempotent.decorator.ts)`);
             if (idempotent && (isPublic || !WRITE_METHODS.has(method))) problems.push(`${where} declares @Idempotent(...), which only POST, PUT and PATCH routes under ${AUTHENTICATED_PREFIX} may`);
-            if (!isPublic && !this.underAuthenticatedPrefix(spec.path)) problems.push(`${where} is not @Public() and lies outside ${AUTHENTICATED_PREFIX}, where callers are authenticated first`);
+            if (!isPublic && !isUnderAuthenticatedPrefix(spec.path)) problems.push(`${where} is not @Public() and lies outside ${AUTHENTICATED_PREFIX}, where callers are authenticated first`);
             this.routes.push(spec);
             if (!this.byHandler.has(handler)) this.byHandler.set(handler, spec);
           }
@@ -101,7 +107,7 @@ export class RouteRegistry implements OnModuleInit {
     }
     this.matchers = this.routes.map((spec) => ({
       method: spec.method,
-      // Express matches paths case-insensitively by default; parameters are one segment.
+      // The router matches paths case-insensitively and ignores a trailing slash (app.ts); parameters are one segment.
       pattern: new RegExp(`^${spec.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`, 'i'),
       spec,
     }));
@@ -125,10 +131,5 @@ export class RouteRegistry implements OnModuleInit {
     const upper = method.toUpperCase();
     const found = this.matchers.find((m) => (m.method === upper || m.method === 'ALL' || (upper === 'HEAD' && m.method === 'GET')) && m.pattern.test(path));
     return found?.spec.path ?? 'unmatched';
-  }
-
-  private underAuthenticatedPrefix(path: string): boolean {
-    const lower = path.toLowerCase();
-    return lower === AUTHENTICATED_PREFIX || lower.startsWith(`${AUTHENTICATED_PREFIX}/`);
   }
 }

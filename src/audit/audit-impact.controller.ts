@@ -1,6 +1,6 @@
-import { Controller, Get, Inject, Query, Res, StreamableFile } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
@@ -69,12 +69,19 @@ export class AuditImpactController {
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'events `id: <seq>` / `data: <event JSON>`; heartbeat comments; `event: resume` with {seq, reason} before the vault closes a stream', content: { 'text/event-stream': { schema: { type: 'string' } } } })
   @ApiBadRequestResponse({ description: 'Last-Event-ID or from is not a seq, or is beyond the head of the log' })
-  async open(@CurrentActor() actor: Actor, @Trail() trail: AuditTrail, @Query() query: AuditStreamQueryDto, @Res() res: Response): Promise<void> {
-    const lastEventId = res.req.get('last-event-id');
+  async open(
+    @CurrentActor() actor: Actor,
+    @Trail() trail: AuditTrail,
+    @Query() query: AuditStreamQueryDto,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const header = req.headers['last-event-id'];
+    const lastEventId = typeof header === 'string' ? header : undefined;
     if (lastEventId !== undefined && !SEQ_PATTERN.test(lastEventId.trim())) {
       throw new VaultError('invalid_input', 'the request is invalid', [{ field: 'Last-Event-ID', problem: 'must be a seq (a non-negative integer)' }]);
     }
     const after = lastEventId !== undefined ? Number(lastEventId.trim()) : query.from !== undefined ? Number(query.from) : undefined;
-    await this.stream.open(actor, trail, after, res);
+    await this.stream.open(actor, trail, after, reply);
   }
 }

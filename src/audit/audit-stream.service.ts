@@ -1,5 +1,6 @@
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../access/access-policy.js';
 import type { Actor } from '../access/vocabulary.js';
@@ -64,7 +65,7 @@ class StreamConnection {
 
   constructor(
     private readonly hub: AuditStreamService,
-    private readonly res: Response,
+    private readonly res: ServerResponse,
     after: number,
     private readonly maxBacklog: number,
   ) {
@@ -199,11 +200,13 @@ export class AuditStreamService implements BeforeApplicationShutdown {
   }
 
   /**
-   * Opens a stream on `res` after `after` (undefined: from the current head, new events only).
+   * Opens a stream on `reply` after `after` (undefined: from the current head, new events only).
    * Security only. The opening is audited once, committed before the first byte is sent (fail
-   * closed: 503 when it cannot be); the request's event names the position it resumed from.
+   * closed: 503 when it cannot be); the request's event names the position it resumed from. The
+   * reply is then taken over from Fastify (hijacked) and written to the Node response directly,
+   * which already carries the request id and security headers of the request hooks.
    */
-  async open(actor: Actor, trail: AuditTrail, after: number | undefined, res: Response): Promise<void> {
+  async open(actor: Actor, trail: AuditTrail, after: number | undefined, reply: FastifyReply): Promise<void> {
     this.policy.assertCan(actor, 'readAuditLog');
     if (this.stopping) throw new VaultError('service_unavailable', 'the vault is shutting down');
     const head = await this.ensureHead();
@@ -214,9 +217,11 @@ export class AuditStreamService implements BeforeApplicationShutdown {
     trail.details = { ...trail.details, after: start, resumed: after !== undefined };
     await this.auditLog.record(trail.toEvent('allowed', 200));
     trail.recorded = true;
+    const res = reply.raw;
     if (res.destroyed) return;
+    reply.hijack();
 
-    res.status(200);
+    res.statusCode = 200;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     // no-transform: a compression middleware or proxy must pass events through as they come.
     res.setHeader('Cache-Control', 'no-cache, no-transform');

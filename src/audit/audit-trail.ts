@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { IdempotencyClaim } from '../idempotency/idempotency.js';
 import type { AuditActor, AuditEventInput } from './audit-log.js';
 
@@ -77,8 +77,8 @@ export class AuditTrail {
   }
 }
 
-declare module 'express-serve-static-core' {
-  interface Request {
+declare module 'fastify' {
+  interface FastifyRequest {
     auditTrail?: AuditTrail;
   }
 }
@@ -89,7 +89,7 @@ export function withClientRequestId(details: AuditEventInput['details'], clientR
   return { ...details, clientRequestId };
 }
 
-export function clientIpOf(req: Request): string | null {
+export function clientIpOf(req: FastifyRequest): string | null {
   return req.socket.remoteAddress ?? null;
 }
 
@@ -100,7 +100,7 @@ const CUSTOMER_PATH = /^\/v1\/customers\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0
  * authentication, rate limits, all before routing): a denied event names the customer when the
  * request did (DESIGN §5). Read from the URL, as no route has matched yet.
  */
-export function resourceOfRequest(req: Request): { type: string; id: string | null } {
+export function resourceOfRequest(req: FastifyRequest): { type: string; id: string | null } {
   const match = CUSTOMER_PATH.exec(req.originalUrl);
   return match ? { type: 'customer', id: match[1]!.toLowerCase() } : { type: 'request', id: null };
 }

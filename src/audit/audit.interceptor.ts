@@ -1,5 +1,5 @@
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import { RouteRegistry } from '../access/route-registry.js';
 import { shapeError } from '../common/error-response.js';
@@ -24,7 +24,7 @@ export class AuditInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const route = this.routes.of(context.getHandler());
     if (!route?.audit) return next.handle();
-    const req = context.switchToHttp().getRequest<Request>();
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
     let trail = req.auditTrail;
     if (trail === undefined) {
       trail = new AuditTrail(req.id, route.audit.action, route.audit.resourceType, clientIpOf(req), req.clientRequestId);

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { RouteRegistry } from '../access/route-registry.js';
 import { sendError, shapeError } from '../common/error-response.js';
@@ -35,7 +35,7 @@ export class AuditedAnswers {
   }
 
   /** Answers `error` in the common shape, after recording it when the request is authenticated and unaudited. */
-  send(req: Request, res: Response, error: unknown): void {
+  send(req: FastifyRequest, res: FastifyReply, error: unknown): void {
     const actor = req.actor;
     const trail = req.auditTrail;
     if (actor === undefined || trail?.recorded === true) {

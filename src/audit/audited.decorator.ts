@@ -1,5 +1,5 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { AuditTrail } from './audit-trail.js';
 
 export const AUDITED = Symbol('AUDITED');
@@ -15,7 +15,7 @@ export const Audited = (action: string, resourceType: string): MethodDecorator &
 
 /** The request's AuditTrail (created by the AuditInterceptor for @Audited routes). */
 export const Trail = createParamDecorator((_data: unknown, context: ExecutionContext): AuditTrail => {
-  const trail = context.switchToHttp().getRequest<Request>().auditTrail;
+  const trail = context.switchToHttp().getRequest<FastifyRequest>().auditTrail;
   if (!trail) throw new Error('@Trail() used on a route without @Audited()');
   return trail;
 });

@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ErrorBody } from './error-response.js';
 
 /**
- * Requests Node's HTTP parser rejects before any middleware runs (headers over `maxHeaderSize`,
- * 16 KiB by default; malformed request lines; header timeouts). Node's default answer is a bare
- * status line; this one keeps the vault's JSON error shape (with a fresh request id: none was
- * assigned yet) and never echoes the offending bytes.
+ * Requests Node's HTTP parser rejects before any hook runs (headers over `maxHeaderSize`, 16 KiB by
+ * default; malformed request lines; header timeouts): Fastify's `clientErrorHandler`. Fastify's
+ * default answer has its own shape; this one keeps the vault's JSON error shape (with a fresh
+ * request id: none was assigned yet) and never echoes the offending bytes.
  */
-export function answerClientErrors(server: Server, log: Logger): void {
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+export function clientErrorAnswer(log: Logger): (error: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (error: NodeJS.ErrnoException, socket: Duplex): void => {
     // A response already under way on this connection (pipelining) must not be interleaved with ours.
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
@@ -32,5 +31,5 @@ export function answerClientErrors(server: Server, log: Logger): void {
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
         `X-Request-Id: ${requestId}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${json}`,
     );
-  });
+  };
 }

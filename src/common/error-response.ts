@@ -1,7 +1,8 @@
 import { HttpException } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_STATUS, INTERNAL_CODES, STATUS_ERROR } from './error-status.js';
+import { setSecurityHeaders } from './security-headers.js';
 import { VaultError, type ErrorCode, type ErrorDetail } from './vault-error.js';
 
 export interface ErrorBody {
@@ -16,14 +17,17 @@ interface Shaped {
   headers?: Record<string, string>;
 }
 
-/** Errors of body-parser (express.json) carry `type` and `status`. */
-interface BodyParserError {
-  type: string;
-  status: number;
+/** Fastify's own errors (FST_ERR_*: a bad URL, an invalid Content-Type) carry a status of their own. */
+function fastifyStatusOf(error: unknown): number | undefined {
+  if (!(error instanceof Error) || error.name !== 'FastifyError') return undefined;
+  const status = (error as { statusCode?: unknown }).statusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
-function isBodyParserError(error: unknown): error is BodyParserError {
-  return typeof error === 'object' && error !== null && typeof (error as BodyParserError).type === 'string' && typeof (error as BodyParserError).status === 'number';
+function byStatus(status: number): Shaped {
+  const known = STATUS_ERROR[status];
+  if (known) return { status, ...known };
+  return status >= 500 ? { status: 500, code: 'internal', message: 'internal error' } : { status, code: 'invalid_input', message: 'the request is invalid' };
 }
 
 /** SQLSTATEs that mean "the database is not there right now", not "the request was wrong". */
@@ -58,19 +62,10 @@ export function shapeError(error: unknown): Shaped {
     if (INTERNAL_CODES.has(error.code)) return { status: 500, code: 'internal', message: 'internal error' };
     return { status, code: error.code, message: error.message, details: error.details, headers: error.headers };
   }
-  if (error instanceof HttpException) {
-    const status = error.getStatus();
-    const known = STATUS_ERROR[status];
-    if (known) return { status, ...known };
-    return status >= 500 ? { status: 500, code: 'internal', message: 'internal error' } : { status, code: 'invalid_input', message: 'the request is invalid' };
-  }
-  if (isBodyParserError(error)) {
-    if (error.type === 'entity.too.large') return { status: 413, ...STATUS_ERROR[413] };
-    if (error.type === 'entity.verify.failed') return { status: 400, code: 'invalid_input', message: 'request body is not valid UTF-8' };
-    if (error.type === 'entity.parse.failed') return { status: 400, code: 'invalid_input', message: 'request body is not valid JSON' };
-    if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported') return { status: 415, code: 'unsupported_media_type', message: 'request body must be UTF-8 JSON' };
-    if (error.status >= 400 && error.status < 500) return { status: 400, code: 'invalid_input', message: 'request body could not be read' };
-  }
+  // Nest maps Fastify's 4xx errors to HttpException (FastifyAdapter.mapException).
+  if (error instanceof HttpException) return byStatus(error.getStatus());
+  const fastifyStatus = fastifyStatusOf(error);
+  if (fastifyStatus !== undefined) return byStatus(fastifyStatus);
   if (isDatabaseUnavailable(error)) return { status: 503, code: 'service_unavailable', message: 'the service is temporarily unavailable' };
   return { status: 500, code: 'internal', message: 'internal error' };
 }
@@ -85,17 +80,23 @@ export function describeUnexpected(error: unknown): Record<string, unknown> {
   return { type: error.name, code: (error as { code?: unknown }).code, frames };
 }
 
-export function sendError(req: Request, res: Response, error: unknown, log?: Logger): void {
+/** Answers `error` in the DESIGN shape; a response already under way is cut off instead. */
+export function sendError(req: FastifyRequest, reply: FastifyReply, error: unknown, log?: Logger): void {
   const shaped = shapeError(error);
   if (shaped.status >= 500 && log) {
     log.error({ reqId: req.id, err: describeUnexpected(error), code: shaped.code }, 'request failed');
   }
-  if (res.headersSent) {
-    res.destroy();
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy();
     return;
   }
   const body: ErrorBody = { error: { code: shaped.code, message: shaped.message, requestId: String(req.id ?? '') } };
   if (shaped.details && shaped.details.length > 0) body.error.details = shaped.details;
-  for (const [name, value] of Object.entries(shaped.headers ?? {})) res.setHeader(name, value);
-  res.status(shaped.status).json(body);
+  for (const [name, value] of Object.entries(shaped.headers ?? {})) reply.header(name, value);
+  // Answers given before the request hooks ran (a request target the adapter will not route) carry the id and security headers too.
+  if (!reply.raw.hasHeader('X-Request-Id')) {
+    reply.raw.setHeader('X-Request-Id', req.id);
+    setSecurityHeaders(req.raw, reply.raw);
+  }
+  void reply.code(shaped.status).header('Content-Type', 'application/json; charset=utf-8').send(body);
 }

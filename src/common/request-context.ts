@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { FastifyRequest, onRequestHookHandler, onResponseHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 
-declare module 'express-serve-static-core' {
-  interface Request {
-    /** Request id: always a new UUID of the vault's own (a client's id is never trusted as one). */
-    id: string;
+declare module 'fastify' {
+  interface FastifyRequest {
     /** The client's X-Request-Id when acceptable (see `clientRequestIdOf`), for the audit event; else null. */
     clientRequestId: string | null;
   }
+}
+
+/**
+ * Fastify's `genReqId`: the request id (`request.id`) is always a new UUID of the vault's own; a
+ * client's X-Request-Id is never trusted as one (`requestIdHeader: false`).
+ */
+export function generateRequestId(): string {
+  return randomUUID();
 }
 
 /** Printable ASCII, 1 to 128 characters: what an audit event may carry of a client's own request id. */
@@ -26,27 +32,32 @@ export function clientRequestIdOf(header: string | string[] | undefined): string
 }
 
 /** The route pattern (never the concrete URL: ids stay out of logs and metric labels). */
-export function routeOf(req: Request): string {
-  const route = (req as Request & { route?: { path?: unknown } }).route;
-  return typeof route?.path === 'string' ? `${req.baseUrl}${route.path}` : 'unmatched';
+export function routeOf(req: FastifyRequest): string {
+  if (req.is404) return 'unmatched';
+  const url = req.routeOptions.url;
+  return typeof url === 'string' ? url : 'unmatched';
 }
 
 /**
- * First middleware: assigns the request id, sends it back in X-Request-Id and logs one line per finished
- * request: method, route pattern, status and duration (and the filtered client request id). No body,
- * query string or other header is logged.
+ * First request hook: records the client's request id and sends the vault's back in X-Request-Id.
+ * Set on the Node response, so answers written there directly (the audit stream) carry it too.
  */
-export function requestContext(log: Logger, onFinish: (req: Request, res: Response, seconds: number) => void) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const started = process.hrtime.bigint();
-    req.id = randomUUID();
-    req.clientRequestId = clientRequestIdOf(req.headers['x-request-id']);
-    res.setHeader('X-Request-Id', req.id);
-    res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      onFinish(req, res, seconds);
-      log.info({ reqId: req.id, clientRequestId: req.clientRequestId ?? undefined, method: req.method, route: routeOf(req), status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-    });
-    next();
+export const requestContext: onRequestHookHandler = (req, reply, done) => {
+  req.clientRequestId = clientRequestIdOf(req.headers['x-request-id']);
+  reply.raw.setHeader('X-Request-Id', req.id);
+  done();
+};
+
+/**
+ * One log line per finished request: method, route pattern, status and duration (and the filtered
+ * client request id). No body, query string or other header is logged.
+ */
+export function requestLog(log: Logger, onFinish: (req: FastifyRequest, route: string, status: number, seconds: number) => void): onResponseHookHandler {
+  return (req, reply, done) => {
+    const ms = reply.elapsedTime;
+    const route = routeOf(req);
+    onFinish(req, route, reply.statusCode, ms / 1000);
+    log.info({ reqId: req.id, clientRequestId: req.clientRequestId ?? undefined, method: req.method, route, status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    done();
   };
 }

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiProduces, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { LivenessDto, ReadinessDto } from './dto/health-answers.dto.js';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { VaultError } from '../common/vault-error.js';
 import { Public } from '../principals/public.decorator.js';
 import { MetricsService } from './metrics.service.js';
@@ -48,8 +48,8 @@ export class HealthController {
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } })
   @Header('Cache-Control', 'no-store')
-  async prometheus(@Res() res: Response): Promise<void> {
-    res.setHeader('Content-Type', this.metrics.registry.contentType);
-    res.send(await this.metrics.registry.metrics());
+  async prometheus(@Res() reply: FastifyReply): Promise<void> {
+    const text = await this.metrics.registry.metrics();
+    await reply.header('Content-Type', this.metrics.registry.contentType).send(text);
   }
 }

@@ -8,6 +8,7 @@
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { OpenAPIObject } from '@nestjs/swagger';
@@ -32,7 +33,7 @@ function inertRuntime(): VaultRuntime {
 
 /** The document as the running app would serve it, built without a database or root key. */
 export async function documentFromModules(): Promise<OpenAPIObject> {
-  const app = await NestFactory.create(AppModule.forRoot(inertRuntime(), new MetricsService()), { preview: true, logger: false, abortOnError: false });
+  const app = await NestFactory.create(AppModule.forRoot(inertRuntime(), new MetricsService()), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
   try {
     return buildOpenApiDocument(app);
   } finally {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
-import { RouteRegistry } from '../access/route-registry.js';
+import { isUnderAuthenticatedPrefix, RouteRegistry } from '../access/route-registry.js';
 import type { Actor } from '../access/vocabulary.js';
 import { AuditLog, type AuditEventInput } from '../audit/audit-log.js';
 import { clientIpOf, resourceOfRequest, withClientRequestId } from '../audit/audit-trail.js';
@@ -20,8 +20,9 @@ type FailureReason = 'missing' | 'malformed' | 'unknown' | 'revoked';
 const ANONYMOUS = { id: null, name: 'anonymous', kind: 'anonymous', roles: [] } as const satisfies AuditEventInput['actor'];
 
 /**
- * Authenticates every /v1 request first (`authenticateFirst`, an Express middleware mounted before
- * the body parser and the router): without a valid `Authorization: Bearer cv_...` the answer is 401,
+ * Authenticates every /v1 request first (`authenticateFirst`, a Fastify request hook: it runs before
+ * the body is read and before any guard, pipe or handler, unmatched routes included): without a
+ * valid `Authorization: Bearer cv_...` the answer is 401,
  * before any 400, 404, 413 or 415, and nothing of the request is read beyond its headers. Sets
  * `req.actor`. A failure answers 401 with one fixed message and `WWW-Authenticate: Bearer`, and is
  * audited: the reason and the first 8 hex characters of the token's hash, never the token. If that
@@ -55,17 +56,25 @@ export class Authenticator implements OnModuleDestroy {
     this.sweep.unref();
   }
 
-  /** The middleware for the authenticated prefix: errors are answered here, in the common shape. */
-  authenticateFirst(): RequestHandler {
-    return (req: Request, res: Response, next: NextFunction): void => {
+  /**
+   * The request hook: authenticates requests under the authenticated prefix, by the route Fastify
+   * matched, or, for an unmatched one, by its path (as written and decoded, in any case). Errors are
+   * answered here, in the common shape.
+   */
+  authenticateFirst(): onRequestHookHandler {
+    return (req, reply, done) => {
+      if (!requiresAuthentication(req)) {
+        done();
+        return;
+      }
       this.authenticate(req).then(
-        () => next(),
-        (error: unknown) => sendError(req, res, error, this.log),
+        () => done(),
+        (error: unknown) => sendError(req, reply, error, this.log),
       );
     };
   }
 
-  async authenticate(req: Request): Promise<Actor> {
+  async authenticate(req: FastifyRequest): Promise<Actor> {
     const clientIp = clientIpOf(req) ?? 'unknown';
     const blocked = this.authFailures.peek(clientIp);
     if (!blocked.allowed) {
@@ -146,7 +155,7 @@ export class Authenticator implements OnModuleDestroy {
     }
   }
 
-  private async fail(req: Request, reason: FailureReason, hashPrefix: string | null): Promise<never> {
+  private async fail(req: FastifyRequest, reason: FailureReason, hashPrefix: string | null): Promise<never> {
     this.authFailures.hit(clientIpOf(req) ?? 'unknown');
     const route = this.routeOf(req);
     this.log.info({ reqId: req.id, reason, route }, 'authentication failed');
@@ -154,7 +163,7 @@ export class Authenticator implements OnModuleDestroy {
     throw unauthenticated();
   }
 
-  private event(req: Request, e: Pick<AuditEventInput, 'actor' | 'action' | 'status'> & { details: NonNullable<AuditEventInput['details']> }): AuditEventInput {
+  private event(req: FastifyRequest, e: Pick<AuditEventInput, 'actor' | 'action' | 'status'> & { details: NonNullable<AuditEventInput['details']> }): AuditEventInput {
     return {
       requestId: req.id,
       actor: e.actor,
@@ -171,8 +180,20 @@ export class Authenticator implements OnModuleDestroy {
   }
 
   /** `METHOD /route/:pattern` of the request (never the concrete URL: ids stay out of the details). */
-  private routeOf(req: Request): string {
+  private routeOf(req: FastifyRequest): string {
     return `${req.method} ${this.routes.patternOf(req.method, req.originalUrl.split('?')[0]!)}`;
+  }
+}
+
+/** Whether a request is under the authenticated prefix: its route's pattern, else its path (raw and decoded). */
+export function requiresAuthentication(req: FastifyRequest): boolean {
+  if (!req.is404 && typeof req.routeOptions.url === 'string') return isUnderAuthenticatedPrefix(req.routeOptions.url);
+  const path = req.url.split('?')[0]!;
+  if (isUnderAuthenticatedPrefix(path)) return true;
+  try {
+    return isUnderAuthenticatedPrefix(decodeURIComponent(path));
+  } catch {
+    return false;
   }
 }
 

@@ -1,5 +1,4 @@
 import type { Type } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -7,7 +6,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import request from 'supertest';
-import { createApp } from '../../src/app.js';
+import { createApp, type VaultApp } from '../../src/app.js';
 import { openRuntime } from '../../src/bootstrap.js';
 import { createRootLogger } from '../../src/common/logger.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -76,7 +75,7 @@ export async function dropTestDatabase(url: string): Promise<void> {
 }
 
 export interface TestApp {
-  app: NestExpressApplication;
+  app: VaultApp;
   runtime: VaultRuntime;
   /** supertest agent on the app's HTTP server */
   http: () => ReturnType<typeof request>;
@@ -116,7 +115,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   const logs = new LogCapture();
   const runtime = await openRuntime({ config, log: createRootLogger(config.logLevel, logs) });
-  let app: NestExpressApplication;
+  let app: VaultApp;
   try {
     app = await createApp(runtime, { extraModules: options.extraModules });
   } catch (error) {
