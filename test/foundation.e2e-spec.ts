@@ -1,7 +1,10 @@
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import http from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { Public } from '../src/principals/public.decorator.js';
 import { setDatabaseReachable, startTestApp, type TestApp } from './helpers/test-app.js';
+import { waitFor } from './helpers/wait.js';
 
 /** A route that fails the way a bug would: an unexpected error whose message holds a secret. */
 @Public()
@@ -14,6 +17,33 @@ class ExplodingController {
 }
 @Module({ controllers: [ExplodingController] })
 class ExplodingModule {}
+
+/** A route that answers when the test lets it: an in-flight request during shutdown. */
+let releaseSlow: () => void = () => undefined;
+let slowStarted = false;
+@Public()
+@Controller('test-only')
+class SlowController {
+  @Get('slow')
+  async slow(): Promise<{ done: true }> {
+    await new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+      slowStarted = true;
+    });
+    return { done: true };
+  }
+}
+@Module({ controllers: [SlowController] })
+class SlowModule {}
+
+function get(port: number, path: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    }).on('error', reject);
+  });
+}
 
 describe('service foundation (HTTP, real PostgreSQL)', () => {
   let vault: TestApp;
@@ -115,6 +145,42 @@ describe('service foundation (HTTP, real PostgreSQL)', () => {
       await other.http().get('/readyz').expect(200);
     } finally {
       await other.close().catch(() => undefined);
+    }
+  });
+});
+
+describe('graceful shutdown (HTTP)', () => {
+  it('finishes in-flight requests, answers one sent behind them on the same connection (Connection: close, not a 503), and refuses new connections', async () => {
+    const vault = await startTestApp({ extraModules: [SlowModule] });
+    let closing: Promise<void> | undefined;
+    try {
+      await vault.app.listen(0, '127.0.0.1');
+      const { port } = vault.app.getHttpServer().address() as AddressInfo;
+      // One connection: a slow request in flight when shutdown starts, then another sent behind it.
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write('GET /test-only/slow HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor('the slow request to be in flight', async () => (slowStarted ? true : undefined));
+      closing = vault.app.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      // No new connection is taken.
+      await expect(get(port, '/healthz', new http.Agent({ keepAlive: false }))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      releaseSlow();
+      await ended;
+      await closing;
+      const text = Buffer.concat(chunks).toString('utf8');
+      const answers = text.split(/(?=HTTP\/1\.1 )/);
+      expect(answers.map((a) => a.slice(0, 15))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      expect(answers[0]).toContain('{"done":true}');
+      expect(answers[1]).toMatch(/\r\nconnection: close\r\n/i);
+      expect(answers[1]).toContain('{"status":"ok"}');
+    } finally {
+      releaseSlow();
+      await (closing ?? vault.app.close()).catch(() => undefined);
+      await vault.runtime.database.close().catch(() => undefined);
     }
   });
 });
