@@ -88,6 +88,9 @@ describe('cluster mode: 2 workers and a second process group on one PostgreSQL',
           method: 'POST',
           headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
           body: JSON.stringify({ externalRef: `CL-${n}`, personal: { fullName: `Cluster Person ${n}` } }),
+          // A connection the primary was handing to the worker as it died is never answered nor
+          // closed (node:cluster's round-robin handoff): such a request is simply unacknowledged.
+          signal: AbortSignal.timeout(30_000),
         });
         const body = (await res.json()) as { id?: string };
         if (res.status === 201 && body.id) acknowledged.push({ id: body.id, requestId: res.headers.get('x-request-id') ?? '' });
