@@ -1,5 +1,5 @@
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import { RouteRegistry } from '../access/route-registry.js';
@@ -48,7 +48,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const idempotent = declared?.idempotent;
     if (declared === undefined || idempotent === undefined || idempotent === null) return next.handle();
     const http = context.switchToHttp();
-    const req = http.getRequest<Request>();
+    const req = http.getRequest<FastifyRequest>();
     const header = req.headers['idempotency-key'];
     if (header === undefined) return next.handle();
     const key = parseIdempotencyKey(header);
@@ -61,10 +61,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const { version, digest } = this.keys.requestDigest(message);
     const claim: IdempotencyClaim = { principalId, key, requestHash: digest, hashKeyVersion: version, ttlSeconds: this.config.idempotencyTtlSeconds, omit: idempotent.omit };
     trail.idempotency = claim;
-    return from(this.settle(next, trail, claim, (stored) => this.sameRequest(stored, claim, message), http.getResponse<Response>()));
+    return from(this.settle(next, trail, claim, (stored) => this.sameRequest(stored, claim, message), http.getResponse<FastifyReply>()));
   }
 
-  private async settle(next: CallHandler, trail: AuditTrail, claim: IdempotencyClaim, same: (stored: StoredAnswer) => Promise<boolean>, res: Response): Promise<unknown> {
+  private async settle(next: CallHandler, trail: AuditTrail, claim: IdempotencyClaim, same: (stored: StoredAnswer) => Promise<boolean>, reply: FastifyReply): Promise<unknown> {
     try {
       return await lastValueFrom(next.handle(), { defaultValue: undefined });
     } catch (error) {
@@ -83,8 +83,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       // written, the answer is the audit log's 503, without the stored answer or the header.
       await this.audit.record(trail.toEvent('allowed', stored.status));
       trail.recorded = true;
-      res.status(stored.status);
-      res.setHeader(REPLAYED_HEADER, 'true');
+      void reply.code(stored.status).header(REPLAYED_HEADER, 'true');
       return stored.answer;
     }
   }
