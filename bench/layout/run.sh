@@ -5,6 +5,8 @@
 # customer row (B: three rows), and A without its foreign keys and DEK trigger (C: what the checks
 # cost), and A without only the blind-index rows' foreign key to blind_index_keys (D). pgbench, prepared statements, alternating runs; CPU of the server's processes from /proc.
 #   bash bench/layout/run.sh <database url of a migrated vault database with its keys> [runs] [seconds] [clients]
+# (keys: start the vault on it once. Migration 1764300000000 drops the foreign key D removes: to see
+# A as it was, migrate to before it, or re-add it with that migration's down.) VARIANTS="a d" picks.
 set -euo pipefail
 url=$1; runs=${2:-3}; seconds=${3:-15}; clients=${4:-16}
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +32,7 @@ pg_ticks() {
 echo "| variant | run | creates/s | PostgreSQL CPU µs per create |"
 echo "|---|---:|---:|---:|"
 for run in $(seq 1 "$runs"); do
-  for v in ${VARIANTS:-a b c}; do
+  for v in ${VARIANTS:-a b c d}; do
     psql "$url" -qc 'CHECKPOINT' >/dev/null 2>&1 || true
     t0=$(pg_ticks)
     out=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -f "$tmp/create-$v.sql" "$url" 2>&1)
