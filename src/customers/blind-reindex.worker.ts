@@ -56,7 +56,7 @@ export class BlindIndexReindexWorker implements OnApplicationBootstrap, OnModule
     this.log = log.child({ component: 'blind-reindex' });
     this.task = new RecurringTask(
       () => this.pass(),
-      (error) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'blind-index re-index: will retry'),
+      { log: this.log, failure: 'blind-index re-index: will retry' },
       POLL_INTERVAL_MS,
     );
   }

@@ -13,7 +13,8 @@ function counting(ms: number, failOn: number[] = []) {
     state.inFlight--;
     if (failOn.includes(state.runs)) throw new Error(`run ${state.runs}`);
   };
-  return { state, task, onError: (error: unknown) => state.errors.push(error) };
+  // Failures reach the log's warn (the error described, never its message).
+  return { state, task, onError: { log: { warn: (fields: { err: unknown }) => state.errors.push(fields.err) }, failure: 'test task failed' } };
 }
 
 describe('RecurringTask', () => {

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { DataSource, QueryRunner } from 'typeorm';
+import { describeUnexpected } from '../common/error-response.js';
 
 /** What `underSessionLock` returns when another session holds the lock (it does the work). */
 export const LOCK_BUSY = Symbol('lock busy');
@@ -28,8 +30,10 @@ export async function underSessionLock<T>(dataSource: DataSource, lock: number, 
 /**
  * A background task on an unref'd timer (it never keeps a process alive), one run at a time per
  * process: first after `firstDelayMs`, then every `intervalMs` after a run ends (once only when
- * null). A failed run goes to `onError` and the schedule goes on; `stop` cancels what is scheduled
- * and waits for the run in progress, so shutdown leaves each batch committed or rolled back.
+ * null). A failed run is logged as a warning (`failure`, with the error described as every
+ * unexpected error is: class, code, frames, never its message, which may quote data) and the schedule
+ * goes on; `stop` cancels what is scheduled and waits for the run in progress, so shutdown leaves
+ * each batch committed or rolled back.
  */
 export class RecurringTask {
   private timer?: NodeJS.Timeout;
@@ -38,7 +42,7 @@ export class RecurringTask {
 
   constructor(
     private readonly task: () => Promise<unknown>,
-    private readonly onError: (error: unknown) => void,
+    private readonly onFailure: { log: Pick<Logger, 'warn'>; failure: string },
     private readonly intervalMs: number | null,
   ) {}
 
@@ -73,7 +77,10 @@ export class RecurringTask {
   private tick(): void {
     if (this.current || this.stopped) return;
     this.current = this.task()
-      .then(() => undefined, this.onError)
+      .then(
+        () => undefined,
+        (error: unknown) => this.onFailure.log.warn({ err: describeUnexpected(error) }, this.onFailure.failure),
+      )
       .finally(() => {
         this.current = undefined;
         if (this.intervalMs !== null) this.schedule(this.intervalMs);

@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { describeUnexpected } from '../common/error-response.js';
 import { ROOT_LOGGER } from '../config/runtime.js';
 import { LOCK_BUSY, RecurringTask, underSessionLock } from '../database/singleton-job.js';
 
@@ -48,7 +47,7 @@ export class IdempotencyStore implements OnApplicationBootstrap, OnModuleDestroy
     this.log = rootLog.child({ component: 'idempotency' });
     this.purge = new RecurringTask(
       () => this.purgeExpired(),
-      (error) => this.log.warn({ err: describeUnexpected(error) }, 'idempotency key purge failed: will retry at the next interval'),
+      { log: this.log, failure: 'idempotency key purge failed: will retry at the next interval' },
       PURGE_INTERVAL_MS,
     );
   }

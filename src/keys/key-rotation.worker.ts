@@ -61,7 +61,7 @@ export class KeyRotationWorker implements OnApplicationBootstrap, OnModuleDestro
   ) {
     this.task = new RecurringTask(
       () => this.runPending(),
-      (error) => this.log.warn({ err: error instanceof Error ? error.message : 'unknown' }, 'key rotation worker: will retry'),
+      { log: this.log, failure: 'key rotation worker: will retry' },
       POLL_INTERVAL_MS,
     );
   }

@@ -49,7 +49,7 @@ export class RevisionBinding implements OnApplicationBootstrap, OnModuleDestroy 
   ) {
     this.atBoot = new RecurringTask(
       () => this.run(),
-      (error) => this.log.warn({ err: error instanceof Error ? error.name : 'unknown' }, 'revision binding job: will run again at the next start'),
+      { log: this.log, failure: 'revision binding job: will run again at the next start' },
       null,
     );
   }

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/audit-log.js';
 import { AuditTrail } from '../audit/audit-trail.js';
-import { describeUnexpected } from '../common/error-response.js';
 import { VaultError } from '../common/vault-error.js';
 import type { VaultConfig } from '../config/config.js';
 import { ROOT_LOGGER, VAULT_CONFIG } from '../config/runtime.js';
@@ -52,7 +51,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     this.log = rootLog.child({ component: 'retention' });
     this.task = new RecurringTask(
       () => this.runOnce(),
-      (error) => this.log.warn({ err: describeUnexpected(error) }, 'retention run failed: will retry at the next interval'),
+      { log: this.log, failure: 'retention run failed: will retry at the next interval' },
       config.retentionIntervalMs,
     );
   }
