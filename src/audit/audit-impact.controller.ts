@@ -1,8 +1,7 @@
-import { Controller, Get, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Get, Inject, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
 import { VaultError } from '../common/vault-error.js';
 import { CurrentActor } from '../principals/current-actor.js';
@@ -11,17 +10,13 @@ import { AuditStreamService } from './audit-stream.service.js';
 import type { AuditTrail } from './audit-trail.js';
 import { Audited, Trail } from './audited.decorator.js';
 import { AuditImpactQueryDto } from './dto/audit-impact.dto.js';
+import { AuditLogController } from './audit-log-controller.decorator.js';
 import { AuditStreamQueryDto, SEQ_PATTERN } from './dto/audit-stream.dto.js';
 
 const CONTENT_TYPES = { json: 'application/json; charset=utf-8', csv: 'text/csv; charset=utf-8' } as const;
 
 /** DESIGN §4: breach impact and the live stream, for security staff. Both are audited. */
-@ApiTags('audit')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'missing, unknown or revoked token' })
-@ApiForbiddenResponse({ description: 'the caller is not security staff' })
-@Policy('read', 'AuditLog')
-@Controller('v1/audit')
+@AuditLogController()
 export class AuditImpactController {
   constructor(
     @Inject(AuditImpactService) private readonly impact: AuditImpactService,

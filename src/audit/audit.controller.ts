@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Param, ParseUUIDPipe, Query, StreamableFile } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import { Policy } from '../access/route-policy.js';
 import type { Actor } from '../access/vocabulary.js';
@@ -11,17 +11,13 @@ import type { VerifyReport } from './audit-verifier.js';
 import { Audited, Trail } from './audited.decorator.js';
 import { AuditService, type PublicKeyView } from './audit.service.js';
 import { AccessReportDto, AuditEventPageDto, PublicKeyDto, VerifyReportDto } from './dto/audit-answers.dto.js';
+import { AuditLogController } from './audit-log-controller.decorator.js';
 import { AccessReportQueryDto, AuditEventsQueryDto, AuditExportQueryDto } from './dto/audit-query.dto.js';
 
 const CONTENT_TYPES = { ndjson: 'application/x-ndjson; charset=utf-8', csv: 'text/csv; charset=utf-8' } as const;
 
 /** DESIGN §4, audit rows: security staff review, export and verify the log. Reading the log is audited too. */
-@ApiTags('audit')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'missing, unknown or revoked token' })
-@ApiForbiddenResponse({ description: 'the caller is not security staff' })
-@Policy('read', 'AuditLog')
-@Controller('v1/audit')
+@AuditLogController()
 export class AuditController {
   constructor(@Inject(AuditService) private readonly audit: AuditService) {}
 
